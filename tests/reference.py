@@ -1,0 +1,62 @@
+"""NumPy references and shared checks used by several test files."""
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def normalise(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def log_softmax(logits):
+    logits = logits - logits.max(axis=1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+
+def nt_xent_reference(z1, z2, temperature):
+    """Literal SimCLR NT-Xent: 2N anchors, positive = the other view, denominator over all k != i."""
+    z = normalise(np.concatenate([z1, z2]).astype(np.float64))
+    n = len(z1)
+    losses = []
+    for i in range(2 * n):
+        j = (i + n) % (2 * n)
+        sims = z @ z[i] / temperature
+        denominator = np.sum(np.exp(np.delete(sims, i)))
+        losses.append(-np.log(np.exp(sims[j]) / denominator))
+    return float(np.mean(losses))
+
+
+@functools.lru_cache(maxsize=None)
+def two_replica_strategy():
+    """One shared strategy: separate MirroredStrategy objects in one process collide on collective keys."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "tests/conftest.py should provide two logical CPU devices"
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def _one_sgd_step(build_model, batch, strategy, initial_weights):
+    global_batch = len(tf.nest.flatten(batch)[0])
+    with strategy.scope():
+        model = build_model()
+        model.compute_contrastive_loss(batch, training=False)  # creates every variable
+        if initial_weights is not None:
+            model.set_weights(initial_weights)
+        start = model.get_weights()
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(global_batch)
+    loss = model.fit(dataset, epochs=1, verbose=0).history["loss"][0]
+    return loss, start, model.get_weights()
+
+
+def assert_distributed_equivalence(build_model, batch, rtol=1e-4, atol=1e-5):
+    """One SGD(lr=1) ``fit`` step on the same global batch, from the same weights, on one device and on two
+    replicas: the loss and every variable afterwards (weights, batch-norm statistics) must agree."""
+    loss_one, start, after_one = _one_sgd_step(build_model, batch, tf.distribute.get_strategy(), None)
+    loss_two, _, after_two = _one_sgd_step(build_model, batch, two_replica_strategy(), start)
+    np.testing.assert_allclose(loss_two, loss_one, rtol=rtol, atol=atol)
+    moved = [not np.allclose(a, b) for a, b in zip(start, after_one)]
+    assert sum(moved) > 0, "the step did not change any weight"
+    for one, two in zip(after_one, after_two):
+        np.testing.assert_allclose(two, one, rtol=rtol, atol=atol)

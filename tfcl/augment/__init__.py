@@ -1,0 +1,4 @@
+"""View generation: augmentation presets made of keras-cv layers."""
+from tfcl.augment.image import MultiView, byol_augmentation, simclr_augmentation, view_pipeline
+
+__all__ = ["MultiView", "byol_augmentation", "simclr_augmentation", "view_pipeline"]

@@ -1,0 +1,51 @@
+"""Training callbacks: collapse guard and periodic frozen-encoder evaluation."""
+import math
+import warnings
+
+import keras
+
+from tfcl.eval.protocols import evaluate_encoder
+
+
+class CollapseGuard(keras.callbacks.Callback):
+    """Warns when the per-dimension std of normalised embeddings falls below ``fraction`` of the healthy
+    1/sqrt(d) (or the effective rank below ``min_effective_rank``), and stops training if ``stop`` is set."""
+
+    def __init__(self, embedding_dim, fraction=0.2, min_effective_rank=1.5, stop=False):
+        super().__init__()
+        self.threshold = fraction / math.sqrt(embedding_dim)
+        self.min_effective_rank = min_effective_rank
+        self.stop = stop
+        self.collapsed_at = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        std, rank = logs.get("embedding_std"), logs.get("effective_rank")
+        if std is None or rank is None:
+            raise ValueError("CollapseGuard needs a model that logs embedding_std and effective_rank.")
+        if std < self.threshold or rank < self.min_effective_rank:
+            self.collapsed_at = epoch
+            warnings.warn(f"Representation collapse at epoch {epoch + 1}: embedding_std {std:.4f} "
+                          f"(threshold {self.threshold:.4f}), effective_rank {rank:.2f}.", RuntimeWarning)
+            if self.stop:
+                self.model.stop_training = True
+
+
+class EncoderEvaluation(keras.callbacks.Callback):
+    """Evaluates the frozen encoder with a protocol (``knn`` or ``linear``) every ``every`` epochs and adds
+    ``<protocol>_top1`` to the epoch logs (so TensorBoard, CSVLogger and checkpoints see it)."""
+
+    def __init__(self, train, test, protocol="knn", every=1, **protocol_kwargs):
+        super().__init__()
+        self.train, self.test = train, test
+        self.protocol, self.every, self.protocol_kwargs = protocol, every, protocol_kwargs
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        result = evaluate_encoder(self.model.encoder, self.train, self.test, self.protocol, **self.protocol_kwargs)
+        self.history.append((epoch + 1, result))
+        if logs is not None:
+            logs[f"{self.protocol}_top1"] = result.top1
+        print(f"\nepoch {epoch + 1}: {result}")

@@ -1,0 +1,5 @@
+import sys
+
+from tfcl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""InfoNCE: one anchor, one positive among candidates; the mechanism behind every negative-based method."""
+import tensorflow as tf
+
+_MASKED = -1e9
+
+
+def info_nce(anchors, candidates, positive_ids, temperature, exclude=None):
+    """Mean cross-entropy of picking ``candidates[positive_ids[i]]`` for ``anchors[i]``.
+
+    Args:
+      anchors: [n, d] L2-normalised.
+      candidates: [m, d] L2-normalised.
+      positive_ids: [n] int, index of each anchor's positive in ``candidates``.
+      temperature: scalar τ; logits are cosine / τ.
+      exclude: optional [n, m] bool, candidates removed from an anchor's denominator (itself, false negatives).
+    """
+    logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
+    logits = tf.cast(logits, tf.float32)
+    if exclude is not None:
+        logits = tf.where(exclude, tf.constant(_MASKED, logits.dtype), logits)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positive_ids, logits=logits)
+    return tf.reduce_mean(losses)

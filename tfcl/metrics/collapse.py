@@ -1,0 +1,51 @@
+"""Collapse signals of embeddings (Wang & Isola 2020; per-dimension std; effective rank).
+
+All take raw embeddings and L2-normalise them first, so they can be fed projector outputs directly.
+"""
+import tensorflow as tf
+
+
+def _normalise(z):
+    return tf.math.l2_normalize(tf.cast(z, tf.float32), axis=-1)
+
+
+def alignment(z1, z2, alpha=2.0):
+    """E ||f(x) - f(y)||^alpha over positive pairs (lower is better aligned)."""
+    return tf.reduce_mean(tf.norm(_normalise(z1) - _normalise(z2), axis=-1) ** alpha)
+
+
+def uniformity(z, t=2.0):
+    """log E exp(-t ||f(x) - f(y)||^2) over distinct pairs (lower is more uniform; -4 is ideal for d large)."""
+    z = _normalise(z)
+    sq_dists = tf.maximum(2.0 - 2.0 * tf.matmul(z, z, transpose_b=True), 0.0)
+    n = tf.shape(z)[0]
+    off_diagonal = tf.logical_not(tf.eye(n, dtype=tf.bool))
+    pair_terms = tf.boolean_mask(-t * sq_dists, off_diagonal)
+    return tf.math.reduce_logsumexp(pair_terms) - tf.math.log(tf.cast(tf.size(pair_terms), tf.float32))
+
+
+def embedding_std(z):
+    """Mean over dimensions of the batch std of normalised embeddings; ~1/sqrt(d) healthy, -> 0 collapsed."""
+    return tf.reduce_mean(tf.math.reduce_std(_normalise(z), axis=0))
+
+
+def effective_rank(z):
+    """exp(entropy) of the normalised eigenvalue spectrum of the embedding covariance (1 = fully collapsed)."""
+    z = _normalise(z)
+    z = z - tf.reduce_mean(z, axis=0, keepdims=True)
+    covariance = tf.matmul(z, z, transpose_a=True) / tf.cast(tf.shape(z)[0], tf.float32)
+    eigenvalues = tf.maximum(tf.linalg.eigvalsh(covariance), 0.0)
+    p = eigenvalues / (tf.reduce_sum(eigenvalues) + 1e-12)
+    entropy = -tf.reduce_sum(tf.where(p > 0, p * tf.math.log(p), 0.0))
+    return tf.exp(entropy)
+
+
+def collapse_metrics(z1, z2):
+    """The four signals for a pair of views, keyed by the metric names reported during training."""
+    both = tf.concat([z1, z2], axis=0)
+    return {
+        "alignment": alignment(z1, z2),
+        "uniformity": uniformity(z1),
+        "embedding_std": embedding_std(both),
+        "effective_rank": effective_rank(both),
+    }
