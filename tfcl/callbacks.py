@@ -1,5 +1,6 @@
 """Training callbacks: collapse guard and periodic frozen-encoder evaluation."""
 import math
+import time
 import warnings
 
 import keras
@@ -49,3 +50,22 @@ class EncoderEvaluation(keras.callbacks.Callback):
         if logs is not None:
             logs[f"{self.protocol}_top1"] = result.top1
         print(f"\nepoch {epoch + 1}: {result}")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that finishes after ``seconds`` of training time."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+        self.elapsed = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.elapsed += time.perf_counter() - self._start
+        if logs is not None:
+            logs["train_seconds"] = self.elapsed
+        if self.elapsed >= self.seconds:
+            self.model.stop_training = True

@@ -84,3 +84,16 @@ def byol_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_str
         view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=0.1,
                       solarize_probability=0.2, seed=seed),
     ])
+
+
+def view_dataset(images, augmentation, batch_size, shuffle=True, seed=None, repeat=False):
+    """A parallel ``tf.data`` pipeline of view tuples from uint8 (or [0, 1] float) images [N, H, W, C]."""
+    dataset = tf.data.Dataset.from_tensor_slices(images)
+    if shuffle:
+        dataset = dataset.shuffle(min(len(images), 60_000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(lambda x: augmentation(tf.image.convert_image_dtype(x, tf.float32)),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -3,6 +3,9 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
+
+from tfcl.data.cache import DatasetNotFoundError
 
 # Module names under tfcl.cli, in the order they appear in ``tfcl --help``.
 COMMANDS = ("data", "train", "eval")
@@ -10,8 +13,9 @@ COMMANDS = ("data", "train", "eval")
 
 def quiet_tensorflow():
     """Hide TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) before TF is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     try:
         import absl.logging
 
@@ -31,7 +35,11 @@ def build_parser():
 def main(argv=None):
     quiet_tensorflow()
     args = build_parser().parse_args(argv)
-    return args.run(args) or 0
+    try:
+        return args.run(args) or 0
+    except DatasetNotFoundError as error:
+        print(f"tfcl: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

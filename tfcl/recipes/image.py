@@ -1,0 +1,34 @@
+"""Image methods by name: model builder, view preset and optimiser defaults for small-image training."""
+import dataclasses
+from typing import Callable
+
+from tfcl.augment import simclr_augmentation
+from tfcl.encoders import image_encoder
+from tfcl.heads import MLPHead
+from tfcl.models import SimCLR
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecipe:
+    """``build(encoder, synchronized_bn)`` returns the model; ``augmentation(image_size, channels)`` its views."""
+
+    build: Callable
+    augmentation: Callable
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+
+
+RECIPES = {
+    "simclr": ImageRecipe(
+        build=lambda encoder, sync: SimCLR(encoder, MLPHead((512,), 128, synchronized=sync), temperature=0.2),
+        augmentation=lambda size, channels: simclr_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+    ),
+}
+
+
+def build_image_model(method, channels, encoder="resnet_cpu", synchronized_bn=False, **encoder_overrides):
+    """The named method on a fresh encoder (see :func:`tfcl.encoders.image_encoder`)."""
+    if method not in RECIPES:
+        raise ValueError(f"Unknown image method {method!r}; choose one of {sorted(RECIPES)}.")
+    backbone = image_encoder(encoder, channels=channels, synchronized_bn=synchronized_bn, **encoder_overrides)
+    return RECIPES[method].build(backbone, synchronized_bn)

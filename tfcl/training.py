@@ -1,0 +1,58 @@
+"""Training loop glue shared by the CLI and the benchmarks: strategy, optimiser schedule, callbacks, resume."""
+import json
+from pathlib import Path
+
+import keras
+
+from tfcl.augment import view_dataset
+from tfcl.callbacks import CollapseGuard, EncoderEvaluation, TimeBudget
+from tfcl.recipes.image import RECIPES, build_image_model
+
+
+def cosine_adamw(learning_rate, total_steps, weight_decay, warmup_fraction=0.05):
+    """AdamW with linear warm-up then cosine decay to 0 over ``total_steps``."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, max(1, total_steps - warmup), warmup_target=learning_rate, warmup_steps=warmup)
+    return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+
+
+def train_image_method(method, train, *, out_dir, epochs, batch_size=256, steps_per_epoch=None, encoder="resnet_cpu",
+                       strategy=None, eval_data=None, eval_every=1, time_budget=None, jit_compile=False,
+                       learning_rate=None, verbose=1, extra_callbacks=()):
+    """Train a named image method on ``train`` = (images uint8 [N, H, W, C], labels) with checkpoint/resume.
+
+    Everything goes under ``out_dir``: ``backup/`` (``BackupAndRestore``: a killed run started again with the
+    same arguments resumes from its last finished epoch), ``logs/`` (TensorBoard), ``model.keras`` and
+    ``history.json``. ``eval_data`` = (train, test) arrays for the per-epoch kNN monitor.
+    """
+    import tensorflow as tf
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = train[0]
+    image_size, channels = images.shape[1], images.shape[3]
+    recipe = RECIPES[method]
+    strategy = strategy or tf.distribute.get_strategy()
+    steps_per_epoch = steps_per_epoch or len(images) // batch_size
+    with strategy.scope():
+        model = build_image_model(method, channels, encoder, synchronized_bn=strategy.num_replicas_in_sync > 1)
+        model.build((None, image_size, image_size, channels))
+        model.compile(optimizer=cosine_adamw(learning_rate or recipe.learning_rate, epochs * steps_per_epoch,
+                                             recipe.weight_decay),
+                      jit_compile=jit_compile)
+    dataset = view_dataset(images, recipe.augmentation(image_size, channels), batch_size, repeat=True)
+    budget = [TimeBudget(time_budget)] if time_budget else []
+    evaluation = [EncoderEvaluation(*eval_data, protocol="knn", every=eval_every)] if eval_data is not None else []
+    callbacks = [
+        *budget,  # first, so evaluation time does not count as training time
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
+        *evaluation,  # before TensorBoard, so knn_top1 is logged
+        keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
+        CollapseGuard(model.projector.output_dim),
+        *extra_callbacks,
+    ]
+    history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    model.save(out_dir / "model.keras")
+    (out_dir / "history.json").write_text(json.dumps(history.history, indent=1, default=float))
+    return model, history
