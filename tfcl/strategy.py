@@ -1,10 +1,13 @@
 """``tf.distribute`` strategies by name, for the CLI and the TFX Trainer."""
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
 def make_strategy(name="default", tpu=None):
     """``default`` (one device), ``mirrored`` (all local GPUs, or CPU), ``multi_worker`` (reads TF_CONFIG),
     ``tpu`` (``tpu`` is the TPU name/address; empty means the local TPU VM)."""
+    import tensorflow as tf
+
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":

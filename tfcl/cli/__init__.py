@@ -1,6 +1,7 @@
 """The ``tfcl`` command line. Each sub-command lives in its own module with ``register(subparsers)``."""
 import argparse
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -8,7 +9,7 @@ import warnings
 from tfcl.data.cache import DatasetNotFoundError
 
 # Module names under tfcl.cli, in the order they appear in ``tfcl --help``.
-COMMANDS = ("data", "train", "eval")
+COMMANDS = ("data", "ingest", "train", "eval", "serve")
 
 
 def quiet_tensorflow():
@@ -16,6 +17,7 @@ def quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         import absl.logging
 

@@ -1,12 +1,14 @@
 """``tfcl eval knn|linear``: evaluate a trained model's frozen encoder on its image data set."""
 import json
 
+from tfcl.cli.train import IMAGE_DATASETS
+
 
 def register(subparsers):
     parser = subparsers.add_parser("eval", help="evaluate a trained model's frozen encoder (kNN or linear probe)")
     parser.add_argument("protocol", choices=("knn", "linear"))
     parser.add_argument("--model", required=True, help="a model.keras written by `tfcl train`")
-    parser.add_argument("--data", default="fashion_mnist", choices=("fashion_mnist",))
+    parser.add_argument("--data", default="fashion_mnist", choices=IMAGE_DATASETS)
     parser.add_argument("--k", type=int, default=20, help="kNN neighbours")
     parser.add_argument("--temperature", type=float, default=0.1, help="kNN vote temperature")
     parser.add_argument("--epochs", type=int, default=30, help="linear-probe epochs")
@@ -18,13 +20,12 @@ def run(args):
     import keras
 
     import tfcl.models  # noqa: F401  (registers the model classes for deserialisation)
-    from tfcl.data.images import fashion_mnist_arrays
+    from tfcl.data.images import image_splits
     from tfcl.eval import evaluate_encoder
 
     model = keras.saving.load_model(args.model)
     options = {"k": args.k, "temperature": args.temperature} if args.protocol == "knn" else {"epochs": args.epochs}
-    result = evaluate_encoder(model.encoder, fashion_mnist_arrays("train"), fashion_mnist_arrays("test"),
-                              args.protocol, **options)
+    result = evaluate_encoder(model.encoder, *image_splits(args.data), args.protocol, **options)
     print(result)
     if args.json:
         with open(args.json, "w") as f:

@@ -1,7 +1,7 @@
 """``tfcl train METHOD``: train a method with progress bar, TensorBoard logs, checkpoints and resume."""
 from tfcl.strategy import STRATEGIES
 
-IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")
+IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")  # labelled sets of tfcl.data.images.image_splits
 
 
 def register(subparsers):
@@ -39,12 +39,7 @@ def run(args):
 
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    load = {"fashion_mnist": images.fashion_mnist_arrays, "mnist_5k": images.mnist_5k_arrays}[args.data]
-    if args.data == "fashion_mnist":
-        train, test = load("train"), load("test")
-    else:
-        data = load()
-        train, test = data, data
+    train, test = images.image_splits(args.data)
     eval_data = ((train[0][:10_000], train[1][:10_000]), test) if args.eval_every else None
     model, _ = train_image_method(
         args.method, train, out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size,

@@ -115,3 +115,15 @@ def load_tuxpaint(image_size=64):
     """
     records = [record for record in tuxpaint_records() if record["image"].endswith(".png")]
     return picture_dataset("tuxpaint", records, image_size)
+
+
+def image_splits(name):
+    """((train images, labels), (test images, labels)) of a labelled image data set: Fashion-MNIST's own split,
+    or MNIST-5k with every fifth image held out (4,000 / 1,000)."""
+    if name == "fashion_mnist":
+        return fashion_mnist_arrays("train"), fashion_mnist_arrays("test")
+    if name == "mnist_5k":
+        images, labels = mnist_5k_arrays()
+        held_out = np.arange(len(images)) % 5 == 0
+        return (images[~held_out], labels[~held_out]), (images[held_out], labels[held_out])
+    raise ValueError(f"Unknown image data set {name!r}; choose fashion_mnist or mnist_5k.")

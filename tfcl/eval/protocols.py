@@ -26,6 +26,7 @@ def extract_features(encoder, images, batch_size=512):
 
 def knn(train_features, train_labels, test_features, test_labels, k=20, temperature=0.1, chunk_size=1024):
     """Weighted cosine kNN (Wu et al. 2018): each of the k nearest training features votes exp(cos / T)."""
+    train_features, test_features = np.float32(train_features), np.float32(test_features)
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     bank = tf.math.l2_normalize(tf.constant(train_features), axis=1)
     bank_labels = tf.constant(train_labels, tf.int32)
@@ -42,6 +43,7 @@ def knn(train_features, train_labels, test_features, test_labels, k=20, temperat
 def linear_probe(train_features, train_labels, test_features, test_labels, epochs=30, batch_size=512,
                  learning_rate=1e-3, seed=0):
     """Softmax regression on standardised frozen features (Adam, stated epochs); reports test top-1."""
+    train_features, test_features = np.float32(train_features), np.float32(test_features)
     mean, std = train_features.mean(0), train_features.std(0) + 1e-6
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     keras.utils.set_random_seed(seed)

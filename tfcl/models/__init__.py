@@ -1,5 +1,13 @@
 """Contrastive methods: one file per method over the base classes in ``base.py``."""
+from tfcl import heads  # noqa: F401  (registers MLPHead, which saved models reference)
 from tfcl.models.base import ContrastiveModel
 from tfcl.models.simclr import SimCLR
+from tfcl.models.momentum import MomentumContrastiveModel
+from tfcl.models.moco import MoCo
+from tfcl.models.byol import BYOL
+from tfcl.models.simsiam import SimSiam
+from tfcl.models.swav import SwAV
+from tfcl.models.barlow_twins import BarlowTwins
 
 __all__ = ["ContrastiveModel", "SimCLR"]
+__all__ += ["BYOL", "BarlowTwins", "MoCo", "MomentumContrastiveModel", "SimSiam", "SwAV"]

@@ -1,0 +1,175 @@
+"""Image self-supervised benchmark on Fashion-MNIST: every method, same encoder, same training-time budget.
+
+Each method trains in its own process (so peak memory is its own), then its frozen encoder is evaluated with
+weighted cosine kNN (k=20, T=0.1; 60,000 train → 10,000 test) and a linear probe, next to raw pixels and a
+random-init encoder under the same protocols. Writes results/image_ssl.{md,json,png}.
+
+    python benchmarks/image_ssl.py --budget-minutes 20 --methods simclr
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def peak_memory_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_step_seconds(method, images, batch_size, encoder, steps=15):
+    """Seconds per training step, measured on a throwaway model (after 3 warm-up steps)."""
+    import keras
+
+    from tfcl.augment import view_dataset
+    from tfcl.recipes.image import RECIPES, build_image_model
+
+    model = build_image_model(method, images.shape[-1], encoder)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4))
+    dataset = view_dataset(images, RECIPES[method].augmentation(images.shape[1], images.shape[-1]), batch_size,
+                           repeat=True)
+    model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    return (time.perf_counter() - start) / steps
+
+
+def evaluate(encoder_or_features, train, test):
+    from tfcl.eval import extract_features, knn, linear_probe
+
+    if callable(getattr(encoder_or_features, "predict", None)):
+        train_features = extract_features(encoder_or_features, train[0])
+        test_features = extract_features(encoder_or_features, test[0])
+    else:
+        train_features, test_features = encoder_or_features
+    return {
+        "knn": knn(train_features, train[1], test_features, test[1]),
+        "linear": linear_probe(train_features, train[1], test_features, test[1]),
+    }
+
+
+def run_method(method, args):
+    """Train one method for the budget and evaluate it; returns a result row."""
+    from tfcl.data.images import fashion_mnist_arrays
+    from tfcl.training import train_image_method
+
+    train, test = fashion_mnist_arrays("train"), fashion_mnist_arrays("test")
+    step_seconds = measure_step_seconds(method, train[0], args.batch_size, args.encoder)
+    steps_per_epoch = len(train[0]) // args.batch_size
+    epochs = max(1, int(args.budget_minutes * 60 / (step_seconds * steps_per_epoch)))
+    monitor = ((train[0][::6], train[1][::6]), test)  # 10,000-image kNN bank for the curve
+    model, history = train_image_method(
+        method, train, out_dir=RESULTS / "runs" / method, epochs=epochs, batch_size=args.batch_size,
+        encoder=args.encoder, eval_data=monitor, eval_every=args.eval_every,
+        time_budget=args.budget_minutes * 60, verbose=2)
+    logs = history.history
+    scores = evaluate(model.encoder, train, test)
+    train_seconds = logs["train_seconds"][-1]
+    epochs_done = len(logs["loss"])
+    return {
+        "method": method,
+        "knn_top1": scores["knn"].top1,
+        "linear_top1": scores["linear"].top1,
+        "images_per_second": epochs_done * steps_per_epoch * args.batch_size / train_seconds,
+        "peak_memory_mb": peak_memory_mb(),
+        "embedding_std": logs["embedding_std"][-1],
+        "effective_rank": logs["effective_rank"][-1],
+        "epochs": epochs_done,
+        "train_seconds": train_seconds,
+        "curve": [(logs["train_seconds"][e - 1], logs["knn_top1"][e - 1]) for e in range(1, epochs_done + 1)
+                  if "knn_top1" in logs and e % args.eval_every == 0],
+        "protocols": {k: v.protocol for k, v in scores.items()},
+    }
+
+
+def run_baselines(args):
+    from tfcl.data.images import fashion_mnist_arrays
+    from tfcl.encoders import image_encoder
+
+    train, test = fashion_mnist_arrays("train"), fashion_mnist_arrays("test")
+    pixels = (train[0].reshape(len(train[0]), -1) / 255.0, test[0].reshape(len(test[0]), -1) / 255.0)
+    rows = []
+    for name, source in (("raw pixels", pixels), ("random-init encoder", image_encoder(args.encoder, channels=1))):
+        scores = evaluate(source, train, test)
+        rows.append({"method": name, "knn_top1": scores["knn"].top1, "linear_top1": scores["linear"].top1})
+    return rows
+
+
+def write_outputs(rows, args):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / args.name
+    stem.with_suffix(".json").write_text(json.dumps({"budget_minutes": args.budget_minutes,
+                                                     "batch_size": args.batch_size, "encoder": args.encoder,
+                                                     "rows": rows}, indent=1))
+    header = ("| method | kNN top-1 | linear top-1 | images/s | peak memory (MB) | embedding std | epochs |"
+              " train time (s) |\n|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for row in rows:
+        cells = [row["method"], f"{100 * row['knn_top1']:.2f}", f"{100 * row['linear_top1']:.2f}"]
+        cells += [f"{row[key]:.0f}" if key in row else "–" for key in ("images_per_second", "peak_memory_mb")]
+        cells += [f"{row['embedding_std']:.4f}" if "embedding_std" in row else "–"]
+        cells += [str(row.get("epochs", "–")), f"{row['train_seconds']:.0f}" if "train_seconds" in row else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    protocols = next((row["protocols"] for row in rows if "protocols" in row), {})
+    table = (f"Fashion-MNIST, encoder `{args.encoder}`, batch {args.batch_size}, training budget "
+             f"{args.budget_minutes} min per method on this machine ({os.cpu_count()} cores).\n"
+             f"Protocols: {protocols.get('knn', 'kNN')}, 60,000 → 10,000; {protocols.get('linear', 'linear probe')}.\n\n"
+             + header + "\n".join(lines) + "\n")
+    stem.with_suffix(".md").write_text(table)
+    print(table)
+    curves = [row for row in rows if row.get("curve")]
+    if curves:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(7, 4.5))
+        for row in curves:
+            seconds, accuracy = zip(*row["curve"])
+            axis.plot([s / 60 for s in seconds], [100 * a for a in accuracy], marker="o", label=row["method"])
+        for row in rows:
+            if "curve" not in row:
+                axis.axhline(100 * row["knn_top1"], linestyle="--", linewidth=1, color="grey")
+                axis.annotate(row["method"], (0, 100 * row["knn_top1"]), fontsize=8)
+        axis.set_xlabel("training time (min)")
+        axis.set_ylabel("kNN top-1 (%), 10k bank")
+        axis.set_title("Fashion-MNIST: kNN accuracy against training time")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(stem.with_suffix(".png"), dpi=120)
+
+
+def main():
+    from tfcl.recipes.image import RECIPES
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default=",".join(RECIPES), help="comma-separated; default: all")
+    parser.add_argument("--budget-minutes", type=float, default=20.0, help="training time per method")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--encoder", default="resnet_cpu")
+    parser.add_argument("--eval-every", type=int, default=2, help="epochs between kNN curve points")
+    parser.add_argument("--name", default="image_ssl", help="output file stem under benchmarks/results/")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:  # child process: one method (or the baselines), result as JSON on the last stdout line
+        row = run_baselines(args) if args.worker == "baselines" else run_method(args.worker, args)
+        print("RESULT " + json.dumps(row))
+        return
+    rows = []
+    for worker in ["baselines", *args.methods.split(",")]:
+        command = [sys.executable, __file__, "--worker", worker, *sys.argv[1:]]
+        output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+        print(output[-3000:])
+        result = json.loads(output.rsplit("RESULT ", 1)[1])
+        rows.extend(result if isinstance(result, list) else [result])
+    write_outputs(rows, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tfcl.training import train_image_method
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulates a killed run: raises after ``epoch`` epochs have finished (and been backed up)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
+
+
+def small_images(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 16, 16, 1), dtype=np.uint8), np.arange(n) % 4
+
+
+def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
+    options = dict(out_dir=tmp_path, epochs=3, batch_size=16, steps_per_epoch=2, verbose=0,
+                   encoder="resnet_cpu", learning_rate=1e-3)
+    with pytest.raises(KeyboardInterrupt):
+        train_image_method("simclr", small_images(), extra_callbacks=[Interrupt(epoch=2)], **options)
+    assert (tmp_path / "backup").exists()
+    model, history = train_image_method("simclr", small_images(), **options)
+    assert len(history.history["loss"]) == 1, "only the third epoch should remain after resuming"
+    assert int(model.optimizer.iterations.numpy()) == 3 * 2
+    assert not (tmp_path / "backup").exists(), "a finished run removes its backup"
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert np.isfinite(saved["loss"]).all()
+
+
+def run_cli(*arguments):
+    """Run ``tfcl`` as a user would: a fresh process without the test suite's TF logging settings."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-m", "tfcl.cli", *arguments], capture_output=True, text=True, env=env)
+
+
+def test_cli_trains_and_evaluates(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("train", "simclr", "--data", "mnist_5k", "--epochs", "1", "--steps-per-epoch", "2",
+                     "--batch-size", "32", "--eval-every", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "model.keras").exists() and (out / "encoder" / "saved_model.pb").exists()
+    assert list((out / "logs").rglob("events.out.tfevents*")), "TensorBoard logs missing"
+    assert "cuda" not in result.stderr.lower(), "TensorFlow start-up noise should be hidden"
+    result = run_cli("eval", "knn", "--model", str(out / "model.keras"), "--data", "mnist_5k",
+                     "--json", str(tmp_path / "knn.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "knn.json").read_text())
+    assert report["protocol"].startswith("weighted cosine kNN (k=20, T=0.1)") and 0.1 < report["top1"] <= 1
