@@ -7,7 +7,7 @@ from reference import assert_distributed_equivalence
 from tfcl.augment import simclr_augmentation
 from tfcl.callbacks import CollapseGuard, EncoderEvaluation
 from tfcl.encoders import image_encoder
-from tfcl.export import export_image_encoder
+from tfcl.export import export_encoder, image_input
 from tfcl.heads import MLPHead
 from tfcl.models import SimCLR
 
@@ -70,7 +70,7 @@ def test_exported_encoder_matches_keras(tmp_path):
     model = tiny_simclr()
     views = random_views()
     model(views[0])
-    export_image_encoder(model, tmp_path / "encoder", channels=1)
+    export_encoder(model, tmp_path / "encoder", image_input(1))
     loaded = tf.saved_model.load(str(tmp_path / "encoder"))
     assert set(loaded.signatures) == {"serving_default", "embed"}
     exported = loaded.signatures["embed"](images=tf.constant(views[0]))["embedding"].numpy()
@@ -87,3 +87,32 @@ def test_unsynchronised_batch_norm_is_not_equivalent():
     """The check above can fail: without synchronised BN, per-replica statistics change the step."""
     with pytest.raises(AssertionError):
         assert_distributed_equivalence(lambda: tiny_simclr(False), random_views(8))
+
+
+@pytest.fixture
+def mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_precision_training_uses_float16_compute_and_a_scaled_loss(mixed_precision):
+    model = tiny_simclr()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    views = random_views(16)
+    history = model.fit(tf.data.Dataset.from_tensor_slices(views).batch(16).repeat(3), verbose=0)
+    assert model.project(views[0]).dtype == "float16"
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_xla_compiled_step_matches_the_plain_step():
+    views = random_views(16)
+    losses = []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)
+        model = tiny_simclr()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit_compile)
+        history = model.fit(tf.data.Dataset.from_tensor_slices(views).batch(16).repeat(2), verbose=0)
+        losses.append(history.history["loss"][0])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-3)

@@ -6,7 +6,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("augment", "data", "encoders", "eval", "heads", "losses", "metrics", "models", "export", "serving")
+_SUBMODULES = ("augment", "data", "encoders", "eval", "heads", "losses", "metrics", "models", "export", "recipes", "serving", "text")
 
 
 def __getattr__(name):

@@ -1,4 +1,5 @@
-"""Training loop glue shared by the CLI and the benchmarks: strategy, optimiser schedule, callbacks, resume."""
+"""Training loop glue shared by the CLI, the TFX Trainer and the benchmarks: optimiser schedule, callbacks,
+checkpoint/resume and saving."""
 import json
 from pathlib import Path
 
@@ -17,19 +18,39 @@ def cosine_adamw(learning_rate, total_steps, weight_decay, warmup_fraction=0.05)
     return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
 
 
+def fit_and_save(model, dataset, *, out_dir, epochs, steps_per_epoch, embedding_dim, evaluation=(), time_budget=None,
+                 extra_callbacks=(), verbose=1):
+    """``model.fit`` with resume, logs and a collapse guard; everything goes under ``out_dir``:
+
+    ``backup/`` (``BackupAndRestore``: a killed run started again with the same arguments resumes from its last
+    finished epoch), ``logs/`` (TensorBoard), ``model.keras`` and ``history.json``. ``evaluation`` callbacks add
+    their metrics to the epoch logs; ``time_budget`` (seconds of training, evaluation excluded) stops early.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        *([TimeBudget(time_budget)] if time_budget else []),  # first, so evaluation time does not count
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
+        *evaluation,  # before TensorBoard, so their metrics are logged
+        keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
+        CollapseGuard(embedding_dim),
+        *extra_callbacks,
+    ]
+    history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    model.save(out_dir / "model.keras")
+    (out_dir / "history.json").write_text(json.dumps(history.history, indent=1, default=float))
+    return history
+
+
 def train_image_method(method, train, *, out_dir, epochs, batch_size=256, steps_per_epoch=None, encoder="resnet_cpu",
                        strategy=None, eval_data=None, eval_every=1, time_budget=None, jit_compile=False,
                        learning_rate=None, verbose=1, extra_callbacks=()):
-    """Train a named image method on ``train`` = (images uint8 [N, H, W, C], labels) with checkpoint/resume.
+    """Train a named image method on ``train`` = (images uint8 [N, H, W, C], labels); see :func:`fit_and_save`.
 
-    Everything goes under ``out_dir``: ``backup/`` (``BackupAndRestore``: a killed run started again with the
-    same arguments resumes from its last finished epoch), ``logs/`` (TensorBoard), ``model.keras`` and
-    ``history.json``. ``eval_data`` = (train, test) arrays for the per-epoch kNN monitor.
+    ``batch_size`` is global; ``eval_data`` = (train, test) arrays for the per-epoch kNN monitor.
     """
     import tensorflow as tf
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     images = train[0]
     image_size, channels = images.shape[1], images.shape[3]
     recipe = RECIPES[method]
@@ -42,17 +63,8 @@ def train_image_method(method, train, *, out_dir, epochs, batch_size=256, steps_
                                              recipe.weight_decay),
                       jit_compile=jit_compile)
     dataset = view_dataset(images, recipe.augmentation(image_size, channels), batch_size, repeat=True)
-    budget = [TimeBudget(time_budget)] if time_budget else []
     evaluation = [EncoderEvaluation(*eval_data, protocol="knn", every=eval_every)] if eval_data is not None else []
-    callbacks = [
-        *budget,  # first, so evaluation time does not count as training time
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
-        *evaluation,  # before TensorBoard, so knn_top1 is logged
-        keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
-        CollapseGuard(model.projector.output_dim),
-        *extra_callbacks,
-    ]
-    history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
-    model.save(out_dir / "model.keras")
-    (out_dir / "history.json").write_text(json.dumps(history.history, indent=1, default=float))
+    history = fit_and_save(model, dataset, out_dir=out_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                           embedding_dim=model.projector.output_dim, evaluation=evaluation, time_budget=time_budget,
+                           extra_callbacks=extra_callbacks, verbose=verbose)
     return model, history

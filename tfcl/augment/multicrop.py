@@ -9,7 +9,7 @@ def multicrop_augmentation(image_size, channels=3, num_small_crops=6, small_size
     Each crop is a SimCLR view (``view_pipeline``) with its own scale range; Gaussian blur (p 0.5) only for crops
     of 64 px and more, as in :func:`tfcl.augment.simclr_augmentation`.
     """
-    small_size = small_size or max(8, round(image_size * 96 / 224))
+    small_size = small_size or round(image_size * 96 / 224)
 
     def crop(size, scale):
         blur = 0.5 if size >= 64 else 0.0

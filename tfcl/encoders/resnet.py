@@ -11,7 +11,7 @@ PRESETS = {
     "resnet18": {"stem_filters": 64, "stage_filters": (64, 128, 256, 512), "stage_blocks": (2, 2, 2, 2),
                  "stage_strides": (1, 2, 2, 2)},
     # Narrow and shallow, halving the size in every stage (28 px → 14, 7, 4): trains at useful speed on 2 CPU cores.
-    "resnet_cpu": {"stem_filters": 32, "stage_filters": (64, 128, 256), "stage_blocks": (1, 1, 1),
+    "resnet_cpu": {"stem_filters": 16, "stage_filters": (32, 64, 128), "stage_blocks": (1, 1, 1),
                    "stage_strides": (2, 2, 2)},
 }
 

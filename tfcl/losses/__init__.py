@@ -1,5 +1,11 @@
 """Losses as pure functions of embeddings (one loss per file)."""
 from tfcl.losses.info_nce import info_nce
 from tfcl.losses.nt_xent import nt_xent
+from tfcl.losses.barlow_twins import barlow_twins
+from tfcl.losses.byol import negative_cosine
+from tfcl.losses.moco import moco_info_nce
+from tfcl.losses.simcse import simcse_loss
+from tfcl.losses.swav import sinkhorn, swapped_prediction
 
-__all__ = ["info_nce", "nt_xent"]
+__all__ = ["barlow_twins", "info_nce", "moco_info_nce", "negative_cosine", "nt_xent", "simcse_loss", "sinkhorn",
+           "swapped_prediction"]

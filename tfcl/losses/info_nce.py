@@ -14,8 +14,8 @@ def info_nce(anchors, candidates, positive_ids, temperature, exclude=None):
       temperature: scalar τ; logits are cosine / τ.
       exclude: optional [n, m] bool, candidates removed from an anchor's denominator (itself, false negatives).
     """
+    anchors, candidates = tf.cast(anchors, tf.float32), tf.cast(candidates, tf.float32)  # mixed precision
     logits = tf.matmul(anchors, candidates, transpose_b=True) / temperature
-    logits = tf.cast(logits, tf.float32)
     if exclude is not None:
         logits = tf.where(exclude, tf.constant(_MASKED, logits.dtype), logits)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positive_ids, logits=logits)

@@ -2,10 +2,10 @@
 import dataclasses
 from typing import Callable
 
-from tfcl.augment import simclr_augmentation
+from tfcl.augment import byol_augmentation, multicrop_augmentation, simclr_augmentation
 from tfcl.encoders import image_encoder
 from tfcl.heads import MLPHead
-from tfcl.models import SimCLR
+from tfcl.models import BYOL, BarlowTwins, MoCo, SimCLR, SimSiam, SwAV
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +22,31 @@ RECIPES = {
     "simclr": ImageRecipe(
         build=lambda encoder, sync: SimCLR(encoder, MLPHead((512,), 128, synchronized=sync), temperature=0.2),
         augmentation=lambda size, channels: simclr_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+    ),
+    "moco": ImageRecipe(
+        build=lambda encoder, sync: MoCo(encoder, MLPHead((512,), 128, synchronized=sync), temperature=0.2,
+                                         queue_size=4096),
+        augmentation=lambda size, channels: simclr_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+    ),
+    "swav": ImageRecipe(
+        build=lambda encoder, sync: SwAV(encoder, MLPHead((512,), 128, synchronized=sync), num_prototypes=300,
+                                         freeze_prototypes_steps=100),
+        augmentation=lambda size, channels: multicrop_augmentation(size, channels, num_small_crops=4),
+    ),
+    "byol": ImageRecipe(
+        build=lambda encoder, sync: BYOL(encoder, MLPHead((1024,), 256, synchronized=sync),
+                                         MLPHead((1024,), 256, synchronized=sync)),
+        augmentation=lambda size, channels: byol_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+    ),
+    "simsiam": ImageRecipe(
+        build=lambda encoder, sync: SimSiam(
+            encoder, MLPHead((512, 512), 512, output_batch_norm=True, synchronized=sync),
+            MLPHead((128,), 512, synchronized=sync)),
+        augmentation=lambda size, channels: simclr_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+    ),
+    "barlow": ImageRecipe(
+        build=lambda encoder, sync: BarlowTwins(encoder, MLPHead((1024, 1024), 1024, synchronized=sync)),
+        augmentation=lambda size, channels: byol_augmentation(size, channels, crop_scale=(0.2, 1.0)),
     ),
 }
 

@@ -1,0 +1,13 @@
+"""Negative cosine similarity: the regression loss of BYOL (2 − 2cos) and SimSiam (−cos)."""
+import tensorflow as tf
+
+
+def negative_cosine(predictions, targets):
+    """−mean_i cos(p_i, z_i) over rows [n, d].
+
+    BYOL's normalised regression ||p̂ − ẑ||² equals 2 + 2·this; SimSiam's D is this. Targets are used as given:
+    callers stop their gradient (SimSiam's collapse test removes exactly that).
+    """
+    predictions = tf.math.l2_normalize(tf.cast(predictions, tf.float32), axis=-1)
+    targets = tf.math.l2_normalize(tf.cast(targets, tf.float32), axis=-1)
+    return -tf.reduce_mean(tf.reduce_sum(predictions * targets, axis=-1))

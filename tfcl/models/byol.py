@@ -1,0 +1,35 @@
+"""BYOL: online encoder → projector → predictor regresses the momentum target's projection of the other view."""
+import keras
+import tensorflow as tf
+
+from tfcl.losses import negative_cosine
+from tfcl.models.momentum import MomentumContrastiveModel
+
+
+@keras.saving.register_keras_serializable(package="tfcl")
+class BYOL(MomentumContrastiveModel):
+    """Grill et al. 2020. L = 2 − 2cos(p(v1), sg(z_target(v2))), averaged with the swapped term; no negatives.
+
+    Use asymmetric views (``tfcl.augment.byol_augmentation``) and ``total_steps`` for the cosine EMA schedule.
+    """
+
+    def __init__(self, encoder, projector, predictor, base_momentum=0.99, total_steps=None, **kwargs):
+        super().__init__(encoder, projector, base_momentum=base_momentum, total_steps=total_steps, **kwargs)
+        self.predictor = predictor
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if not self.predictor.built:
+            self.predictor.build(self.projector.compute_output_shape(self.encoder.compute_output_shape(input_shape)))
+
+    def compute_contrastive_loss(self, views, training):
+        both = tf.concat([views[0], views[1]], axis=0)
+        z = self.project(both, training=training)
+        p_1, p_2 = tf.split(self.predictor(z, training=training), 2)
+        target_1, target_2 = tf.split(self.target_project(both, training=training), 2)
+        # the mean of the two 2 − 2cos terms
+        loss = 2.0 + negative_cosine(p_1, target_2) + negative_cosine(p_2, target_1)
+        return loss, tuple(tf.split(z, 2))
+
+    def get_config(self):
+        return {**super().get_config(), "predictor": keras.saving.serialize_keras_object(self.predictor)}
