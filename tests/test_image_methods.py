@@ -82,7 +82,7 @@ def assert_same_weights(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=y.path)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ["moco", "byol", "simsiam", pytest.param("swav", marks=pytest.mark.slow), "barlow"])
 def test_fit_with_callbacks_logs_the_collapse_metrics(method, tmp_path):
     images = np.random.default_rng(0).random((32, SIZE, SIZE, 1), dtype=np.float32)
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(16, drop_remainder=True).map(tiny_augmentation(method))
@@ -202,7 +202,7 @@ def test_swav_freezes_then_trains_unit_norm_prototypes():
 def test_swav_embeds_crops_per_resolution_and_uses_the_queue_once_full():
     views = random_views("swav")
     model = tiny_model("swav", queue_size=16)
-    loss_empty, (z_1, _) = model.compute_contrastive_loss(views, training=False)
+    loss_empty = model.compute_contrastive_loss(views, training=False)[0]
     per_crop = [tf.math.l2_normalize(model.project(view), axis=-1) for view in views]
     for grouped, alone in zip(model.embed_crops(views), per_crop):
         np.testing.assert_allclose(grouped.numpy(), alone.numpy(), rtol=1e-5, atol=1e-6)
@@ -247,7 +247,7 @@ def test_simsiam_collapses_without_stop_gradient():
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_recipe_builds_the_method_and_its_views_fit_it(method):
+def test_recipe_builds_the_method_for_its_own_views(method):
     model = build_image_model(method, channels=1, stem_filters=8, stage_filters=(8,), stage_blocks=(1,))
     images = np.random.default_rng(0).random((4, 16, 16, 1), dtype=np.float32)
     views = RECIPES[method].augmentation(16, 1)(images)

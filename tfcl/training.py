@@ -7,6 +7,7 @@ import keras
 
 from tfcl.augment import view_dataset
 from tfcl.callbacks import CollapseGuard, EncoderEvaluation, TimeBudget
+from tfcl.models import MomentumContrastiveModel
 from tfcl.recipes.image import RECIPES, build_image_model
 
 
@@ -59,6 +60,8 @@ def train_image_method(method, train, *, out_dir, epochs, batch_size=256, steps_
     with strategy.scope():
         model = build_image_model(method, channels, encoder, synchronized_bn=strategy.num_replicas_in_sync > 1)
         model.build((None, image_size, image_size, channels))
+        if isinstance(model, MomentumContrastiveModel):
+            model.total_steps = epochs * steps_per_epoch  # the cosine EMA schedule runs over the whole training
         model.compile(optimizer=cosine_adamw(learning_rate or recipe.learning_rate, epochs * steps_per_epoch,
                                              recipe.weight_decay),
                       jit_compile=jit_compile)

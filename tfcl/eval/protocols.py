@@ -40,20 +40,23 @@ def knn(train_features, train_labels, test_features, test_labels, k=20, temperat
     return EvalResult(f"weighted cosine kNN (k={k}, T={temperature})", correct / len(test_features))
 
 
-def linear_probe(train_features, train_labels, test_features, test_labels, epochs=30, batch_size=512,
-                 learning_rate=1e-3, seed=0):
-    """Softmax regression on standardised frozen features (Adam, stated epochs); reports test top-1."""
+def linear_probe(train_features, train_labels, test_features, test_labels, epochs=30, min_steps=1000,
+                 batch_size=512, learning_rate=1e-3, seed=0):
+    """Softmax regression on standardised frozen features (Adam, ``epochs`` epochs but at least ``min_steps``
+    steps); reports test top-1."""
     train_features, test_features = np.float32(train_features), np.float32(test_features)
     mean, std = train_features.mean(0), train_features.std(0) + 1e-6
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    steps_per_epoch = -(-len(train_features) // batch_size)
+    epochs = max(epochs, -(-min_steps // steps_per_epoch))
     keras.utils.set_random_seed(seed)
     classifier = keras.Sequential([keras.Input((train_features.shape[1],)), keras.layers.Dense(num_classes)])
     classifier.compile(keras.optimizers.Adam(learning_rate),
                        keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     classifier.fit((train_features - mean) / std, train_labels, epochs=epochs, batch_size=batch_size, verbose=0)
     _, accuracy = classifier.evaluate((test_features - mean) / std, test_labels, batch_size=4096, verbose=0)
-    return EvalResult(f"linear probe (softmax regression, Adam lr {learning_rate}, {epochs} epochs, standardised)",
-                      float(accuracy))
+    return EvalResult(f"linear probe (softmax regression on standardised features, Adam lr {learning_rate}, "
+                      f"{epochs} epochs)", float(accuracy))
 
 
 PROTOCOLS = {"knn": knn, "linear": linear_probe}

@@ -33,6 +33,10 @@ class ContrastiveModel(keras.Model):
         if not self.projector.built:
             self.projector.build(self.encoder.compute_output_shape(input_shape))
 
+    def projection_shape(self, input_shape):
+        """Shape of the projector output for inputs of ``input_shape``."""
+        return self.projector.compute_output_shape(self.encoder.compute_output_shape(input_shape))
+
     def call(self, inputs, training=False):
         return self.encoder(inputs, training=training)
 

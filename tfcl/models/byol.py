@@ -20,7 +20,7 @@ class BYOL(MomentumContrastiveModel):
     def build(self, input_shape):
         super().build(input_shape)
         if not self.predictor.built:
-            self.predictor.build(self.projector.compute_output_shape(self.encoder.compute_output_shape(input_shape)))
+            self.predictor.build(self.projection_shape(input_shape))
 
     def compute_contrastive_loss(self, views, training):
         both = tf.concat([views[0], views[1]], axis=0)

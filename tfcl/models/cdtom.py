@@ -30,7 +30,7 @@ class CDTOM(ContrastiveModel):
       temperature: τ; logits are cosine / τ.
     """
 
-    def __init__(self, encoder, projector, topic_encoder=None, topic_projector=None, temperature=0.05, **kwargs):
+    def __init__(self, encoder, projector, topic_encoder=None, topic_projector=None, temperature=0.1, **kwargs):
         super().__init__(encoder, projector, **kwargs)
         self.topic_encoder = topic_encoder
         self.topic_projector = topic_projector

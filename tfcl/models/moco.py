@@ -30,7 +30,7 @@ class MoCo(MomentumContrastiveModel):
 
     def build(self, input_shape):
         super().build(input_shape)
-        dim = self.projector.compute_output_shape(self.encoder.compute_output_shape(input_shape))[-1]
+        dim = self.projection_shape(input_shape)[-1]
         self.queue = self.add_weight(shape=(self.queue_size, dim), initializer=_unit_rows, trainable=False,
                                      dtype="float32", autocast=False, name="queue")
 

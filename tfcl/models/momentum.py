@@ -7,10 +7,10 @@ import tensorflow as tf
 from tfcl.models.base import ContrastiveModel
 
 
-def _fresh_copy(layer, prefix="target_"):
-    """A layer with ``layer``'s configuration and its own, newly created variables."""
+def _target_copy(layer):
+    """A layer named ``target_<name>`` with ``layer``'s configuration and its own, newly created variables."""
     config = keras.saving.serialize_keras_object(layer)
-    config["config"]["name"] = prefix + layer.name
+    config["config"]["name"] = f"target_{layer.name}"
     return keras.saving.deserialize_keras_object(config)
 
 
@@ -31,8 +31,8 @@ class MomentumContrastiveModel(ContrastiveModel):
         super().__init__(encoder, projector, **kwargs)
         self.base_momentum = base_momentum
         self.total_steps = total_steps
-        self.target_encoder = _fresh_copy(encoder)
-        self.target_projector = _fresh_copy(projector)
+        self.target_encoder = _target_copy(encoder)
+        self.target_projector = _target_copy(projector)
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -22,7 +22,7 @@ class SimSiam(ContrastiveModel):
     def build(self, input_shape):
         super().build(input_shape)
         if not self.predictor.built:
-            self.predictor.build(self.projector.compute_output_shape(self.encoder.compute_output_shape(input_shape)))
+            self.predictor.build(self.projection_shape(input_shape))
 
     def compute_contrastive_loss(self, views, training):
         z = self.project(tf.concat([views[0], views[1]], axis=0), training=training)

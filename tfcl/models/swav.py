@@ -24,7 +24,9 @@ class SwAV(ContrastiveModel):
     concatenated), the projector once on all crops. Codes come from the 2 large crops only.
 
     Args:
-      num_prototypes: K, the columns of the prototype matrix C [d, K], re-normalised after every step.
+      num_prototypes: K, the columns of the prototype matrix C [d, K], re-normalised after every step. Keep K
+        above the projection width d: in short runs on digits the loss settled at ln K (the collapse signal) with
+        K = 100 < d = 128, and went below ln K with K = 512 and 3000.
       temperature: τ of the predicted assignments softmax(z·C / τ).
       epsilon, sinkhorn_iterations: Sinkhorn–Knopp settings.
       freeze_prototypes_steps: the prototypes' gradient is zero for this many first optimizer steps.
@@ -44,7 +46,7 @@ class SwAV(ContrastiveModel):
 
     def build(self, input_shape):
         super().build(input_shape)
-        dim = self.projector.compute_output_shape(self.encoder.compute_output_shape(input_shape))[-1]
+        dim = self.projection_shape(input_shape)[-1]
         self.prototypes = self.add_weight(shape=(dim, self.num_prototypes), initializer=_unit_columns,
                                           dtype="float32", autocast=False, name="prototypes")
         if self.queue_size:
@@ -68,7 +70,7 @@ class SwAV(ContrastiveModel):
         scores = [tf.matmul(z_crop, prototypes) for z_crop in z]
         codes = [self._codes(scores[crop], crop, prototypes) for crop in range(ASSIGNMENT_CROPS)]
         if training and self.queue_size:
-            newest = tf.stack([distributed.gather(z[crop]) for crop in range(ASSIGNMENT_CROPS)])
+            newest = tf.stop_gradient(tf.stack([distributed.gather(z[crop]) for crop in range(ASSIGNMENT_CROPS)]))
             self.queue.assign(tf.concat([newest, self.queue], axis=1)[:, :self.queue_size])
         return swapped_prediction(scores, codes, self.temperature), (z[0], z[1])
 

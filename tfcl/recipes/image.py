@@ -29,7 +29,7 @@ RECIPES = {
         augmentation=lambda size, channels: simclr_augmentation(size, channels, crop_scale=(0.2, 1.0)),
     ),
     "swav": ImageRecipe(
-        build=lambda encoder, sync: SwAV(encoder, MLPHead((512,), 128, synchronized=sync), num_prototypes=300,
+        build=lambda encoder, sync: SwAV(encoder, MLPHead((512,), 128, synchronized=sync), num_prototypes=512,
                                          freeze_prototypes_steps=100),
         augmentation=lambda size, channels: multicrop_augmentation(size, channels, num_small_crops=4),
     ),
