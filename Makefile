@@ -30,7 +30,7 @@ bench: venv               ## the image benchmark (writes benchmarks/results/)
 	$(PY) benchmarks/image_ssl.py
 
 demo: venv                ## the main job on its embedded default
-	$(VENV)/bin/tfcl train simclr --data fashion_mnist --epochs 1 --steps-per-epoch 20 --out runs/demo
+	$(VENV)/bin/tfcl run --work-dir runs/main
 
 lock:                     ## re-resolve requirements/base.in into requirements/lock.txt in a scratch venv
 	rm -rf /tmp/tfcl-lock && $(PYENV_PYTHON) -m venv /tmp/tfcl-lock

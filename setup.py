@@ -21,7 +21,7 @@ setup(
         "scipy",
     ],
     extras_require={
-        "pipeline": ["tfx==1.16.0", "apache-beam", "dill"],
+        "pipeline": ["tfx==1.16.0", "apache-beam", "dill", "kfp-pipeline-spec==0.2.2"],
         "serving": ["tensorflow-serving-api>=2.16,<2.17", "grpcio"],
         "bench": ["matplotlib"],
         "test": ["pytest", "pytest-timeout"],

@@ -71,6 +71,7 @@ def run_method(method, args):
     scores = evaluate(model.encoder, train, test)
     train_seconds = logs["train_seconds"][-1]
     epochs_done = len(logs["loss"])
+    evaluated_epochs = [e for e in range(1, epochs_done + 1) if e % args.eval_every == 0]  # knn_top1 is logged there
     return {
         "method": method,
         "knn_top1": scores["knn"].top1,
@@ -81,8 +82,7 @@ def run_method(method, args):
         "effective_rank": logs["effective_rank"][-1],
         "epochs": epochs_done,
         "train_seconds": train_seconds,
-        "curve": [(logs["train_seconds"][e - 1], logs["knn_top1"][e - 1]) for e in range(1, epochs_done + 1)
-                  if "knn_top1" in logs and e % args.eval_every == 0],
+        "curve": list(zip([logs["train_seconds"][e - 1] for e in evaluated_epochs], logs.get("knn_top1", []))),
         "protocols": {k: v.protocol for k, v in scores.items()},
     }
 

@@ -9,7 +9,7 @@ import warnings
 from tfcl.data.cache import DatasetNotFoundError
 
 # Module names under tfcl.cli, in the order they appear in ``tfcl --help``.
-COMMANDS = ("data", "ingest", "train", "eval", "serve")
+COMMANDS = ("run", "data", "ingest", "train", "eval", "serve")
 
 
 def quiet_tensorflow():

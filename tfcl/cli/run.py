@@ -75,7 +75,7 @@ def run_main_job(args):
 
     from tfx_pipeline import components
     from tfx_pipeline.pipeline import MODEL_NAME
-    from tfx_pipeline.runner import latest_artifact, run_local
+    from tfx_pipeline.runner import latest_output, run_local
 
     started = time.monotonic()
     work_dir = os.path.abspath(args.work_dir)
@@ -86,12 +86,17 @@ def run_main_job(args):
         prepare_sample(os.path.join(data_root, pattern), args.posts)
         print(f"sample corpus (generated, not Weibo data): {data_root}/{pattern}")
     trainer_config = {**MAIN_JOB_TRAINER, "epochs": args.epochs, "strategy": args.strategy, "tpu": args.tpu}
-    paths = run_local(work_dir, data_root, input_pattern=pattern, direct_num_workers=args.direct_num_workers,
-                      trainer_config=trainer_config, threshold=args.threshold, min_topic_count=args.min_topic_count,
-                      enable_cache=not args.no_cache)
+    try:
+        paths = run_local(work_dir, data_root, input_pattern=pattern, direct_num_workers=args.direct_num_workers,
+                          trainer_config=trainer_config, threshold=args.threshold,
+                          min_topic_count=args.min_topic_count, enable_cache=not args.no_cache)
+    except components.AnomaliesFound as error:
+        print(f"tfcl run: error: {error}", file=sys.stderr)
+        return 1
     pipeline_seconds = time.monotonic() - started
-    examples = latest_artifact(paths["metadata_path"], tfx.types.standard_artifacts.Examples)
-    blessing = latest_artifact(paths["metadata_path"], tfx.types.standard_artifacts.ModelBlessing)
+    artifacts = tfx.types.standard_artifacts
+    examples = latest_output(paths["metadata_path"], "WeiboExampleGen", "examples", artifacts.Examples)
+    blessing = latest_output(paths["metadata_path"], "RetrievalEvaluator", "blessing", artifacts.ModelBlessing)
     print(f"pipeline finished in {pipeline_seconds:.0f} s; ingestion: "
           + ", ".join(f"{name} {examples.get_int_custom_property(components.COUNT_PREFIX + name)}"
                       for name in ("read", "train", "eval", "dead_lettered", "duplicates")))

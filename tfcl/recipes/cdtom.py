@@ -82,7 +82,7 @@ def pair_batches(pairs, model, batch_size, shuffle_seed=None):
 def build_cdtom(vocabulary, *, shared_towers=False, document_length=64, topic_length=16, num_layers=2, num_heads=2,
                 hidden_dim=128, intermediate_dim=512, dropout=0.1, projector_hidden=(), projection_dim=128,
                 temperature=0.1, seed=0):
-    """A built, uncompiled :class:`CDTOM` with random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``).
+    """A built, uncompiled :class:`CDTOM`: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``).
 
     ``shared_towers``: one tower and one projection head (topics are then tokenised to ``document_length``);
     otherwise a topic tower of the same size with its own weights, ``topic_length`` tokens and its own head. The

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the text ops that tfcl's text SavedModels use)
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (

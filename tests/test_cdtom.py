@@ -1,0 +1,213 @@
+"""CD-TOM: symmetric InfoNCE vs NumPy, false-negative masking, the model, distributed equivalence, the recipe."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reference import assert_distributed_equivalence, log_softmax, normalise, two_replica_strategy
+from text_helpers import tiny_text_encoder
+from tfcl.data import weibo
+from tfcl.losses.symmetric_info_nce import symmetric_info_nce
+from tfcl.models.cdtom import CDTOM
+from tfcl.recipes.cdtom import build_cdtom, post_pairs, train_cdtom
+from tfcl.text.tokenizer import BERT_SPECIAL_TOKENS, WEIBO_TOKENS
+
+POSTS = [  # (document, topics)
+    ("今天投篮三分，球队赢了比赛", ("篮球比赛",)),
+    ("早睡早起多喝水，注意饮食清淡", ("春季养生",)),
+    ("火箭发射成功，卫星进入轨道", ("航天探索", "周末愉快")),
+    ("猫咪撒娇打呼，铲屎官好幸福", ("萌宠日常",)),
+    ("扣篮加时，主场球迷沸腾", ("篮球比赛",)),
+    ("泡脚散步，作息规律", ("春季养生", "每日打卡")),
+    ("空间站宇航员返回", ("航天探索",)),
+    ("狗狗遛弯，毛孩子可爱", ("萌宠日常", "周末愉快")),
+]
+TOPICS = ["篮球比赛", "春季养生", "航天探索", "萌宠日常", "周末愉快", "每日打卡"]
+
+
+def symmetric_info_nce_reference(a, b, temperature, a_labels=None, b_labels=None):
+    """Literal ½[CE(a→b) + CE(b→a)]; a candidate sharing a label with the anchor (not its positive) is dropped."""
+    def label_sets(labels):
+        if labels is None:
+            return [set() for _ in range(len(a))]
+        return [{int(x) for x in np.atleast_1d(row) if x >= 0} for row in labels]
+
+    a_sets = label_sets(a_labels)
+    b_sets = label_sets(a_labels if b_labels is None else b_labels)
+
+    def direction(anchors, candidates, anchor_sets, candidate_sets):
+        losses = []
+        for i in range(len(anchors)):
+            kept = [j for j in range(len(candidates)) if j == i or not anchor_sets[i] & candidate_sets[j]]
+            logits = candidates[kept] @ anchors[i] / temperature
+            losses.append(-log_softmax(logits[None])[0, kept.index(i)])
+        return np.mean(losses)
+
+    a, b = normalise(a.astype(np.float64)), normalise(b.astype(np.float64))
+    return 0.5 * (direction(a, b, a_sets, b_sets) + direction(b, a, b_sets, a_sets))
+
+
+def character_vocabulary(texts):
+    """A WordPiece vocabulary of the BERT and Weibo reserved tokens and every character of ``texts``."""
+    return [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join(texts)))]
+
+
+VOCABULARY = character_vocabulary([document for document, _ in POSTS] + TOPICS)
+
+
+def topic_ids(posts=POSTS, width=3):
+    """``[n, width]``: each post's first topic id, then its others, -1 padding."""
+    rows = [[TOPICS.index(topic) for topic in topics] for _, topics in posts]
+    return np.array([row + [-1] * (width - len(row)) for row in rows], np.int32)
+
+
+def tiny_cdtom(shared=False, dropout=0.0, temperature=0.1):
+    encoder = tiny_text_encoder(VOCABULARY, dropout=dropout)
+    if shared:
+        return CDTOM(encoder, keras.layers.Dense(8), temperature=temperature)
+    return CDTOM(encoder, keras.layers.Dense(8), tiny_text_encoder(VOCABULARY, sequence_length=8, dropout=dropout),
+                 keras.layers.Dense(8), temperature=temperature)
+
+
+def batch_of(posts=POSTS):
+    return (tf.constant([document for document, _ in posts]), tf.constant([topics[0] for _, topics in posts]),
+            topic_ids(posts))
+
+
+def test_loss_matches_numpy_reference_with_and_without_labels():
+    rng = np.random.default_rng(0)
+    a, b = (normalise(rng.normal(size=(8, 6))).astype(np.float32) for _ in range(2))
+    ids = topic_ids()
+    single = np.array([0, 1, 0, 2, 1, 3, 0, 2], np.int32)
+    for temperature in (0.05, 0.5):
+        cases = [(None, None), (single, None), (ids, ids[:, :1]), (ids, ids[:, 0])]
+        for a_labels, b_labels in cases:
+            np.testing.assert_allclose(
+                symmetric_info_nce(a, b, temperature, a_labels, b_labels).numpy(),
+                symmetric_info_nce_reference(a, b, temperature, a_labels, b_labels), rtol=1e-5)
+
+
+def test_masking_never_removes_the_positive_and_only_lowers_the_loss():
+    rng = np.random.default_rng(1)
+    a, b = (normalise(rng.normal(size=(6, 4))).astype(np.float32) for _ in range(2))
+    same = np.zeros(6, np.int32)  # every pair shares the label: only the positive is left
+    assert symmetric_info_nce(a, b, 0.1, same).numpy() == pytest.approx(0.0, abs=1e-6)
+    distinct = np.arange(6, dtype=np.int32)  # no false negatives: the plain CLIP loss
+    np.testing.assert_allclose(symmetric_info_nce(a, b, 0.1, distinct).numpy(), symmetric_info_nce(a, b, 0.1).numpy())
+    padding_only = np.full((6, 2), -1, np.int32)  # -1 is padding, not a shared label
+    np.testing.assert_allclose(symmetric_info_nce(a, b, 0.1, padding_only).numpy(),
+                               symmetric_info_nce(a, b, 0.1).numpy())
+    assert symmetric_info_nce(a, b, 0.1, np.array([0, 0, 1, 1, 2, 2])).numpy() < symmetric_info_nce(a, b, 0.1).numpy()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_model_loss_is_the_reference_on_its_own_projections(shared):
+    model = tiny_cdtom(shared)
+    documents, topics, ids = batch_of()
+    loss, (z_documents, z_topics) = model.compute_contrastive_loss((documents, topics, ids), training=False)
+    np.testing.assert_allclose(z_documents.numpy(), normalise(model.project(documents).numpy()), atol=1e-6)
+    np.testing.assert_allclose(z_topics.numpy(), model.embed_topics(topics).numpy(), atol=1e-6)
+    np.testing.assert_allclose(loss.numpy(), symmetric_info_nce_reference(
+        z_documents.numpy(), z_topics.numpy(), 0.1, ids, ids[:, :1]), rtol=1e-4)
+    unmasked = model.compute_contrastive_loss((documents, topics), training=False)[0]
+    assert unmasked.numpy() > loss.numpy()
+    assert (model.topic_tower is model.encoder) == shared
+
+
+def test_views_must_be_documents_and_topics():
+    with pytest.raises(ValueError, match="documents, topics"):
+        tiny_cdtom().compute_contrastive_loss(tf.constant(["一", "二"]), training=False)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_keras_round_trip_keeps_both_towers(tmp_path, shared):
+    model = tiny_cdtom(shared, dropout=0.1, temperature=0.07)
+    documents, topics, _ = batch_of()
+    model.build((None,))
+    model.save(tmp_path / "cdtom.keras")
+    restored = keras.saving.load_model(tmp_path / "cdtom.keras")
+    assert isinstance(restored, CDTOM) and restored.temperature == 0.07
+    assert (restored.topic_encoder is None) == shared
+    np.testing.assert_allclose(restored.embed_documents(documents).numpy(), model.embed_documents(documents).numpy(),
+                               atol=1e-6)
+    np.testing.assert_allclose(restored.embed_topics(topics).numpy(), model.embed_topics(topics).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_one_device_and_two_replicas_agree_on_loss_and_gradients(shared):
+    model = tiny_cdtom(shared)
+    documents, topics, ids = batch_of()
+    batch = ({k: v.numpy() for k, v in model.encoder.tokenize(documents).items()},
+             {k: v.numpy() for k, v in model.topic_tower.tokenize(topics).items()}, ids)
+    keras.utils.set_random_seed(0)
+    assert_distributed_equivalence(lambda: tiny_cdtom(shared), batch)
+
+
+def test_fit_lowers_the_loss_and_reports_collapse_metrics():
+    keras.utils.set_random_seed(0)
+    model = tiny_cdtom(dropout=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    documents, topics, ids = batch_of()
+    before = float(model.compute_contrastive_loss((documents, topics, ids), training=False)[0])
+    tokens = (model.encoder.tokenize(documents), model.topic_tower.tokenize(topics), ids)
+    history = model.fit(tf.data.Dataset.from_tensors(tokens).repeat(6), epochs=2, verbose=0).history
+    after = float(model.compute_contrastive_loss((documents, topics, ids), training=False)[0])
+    assert after < 0.5 * before
+    for name in ("loss", "alignment", "uniformity", "embedding_std", "effective_rank"):
+        assert len(history[name]) == 2 and np.all(np.isfinite(history[name])), name
+
+
+def write_posts(path, posts):
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for index, (document, topics) in enumerate(posts):
+            post = weibo.WeiboPost(id=str(index), text=document, document=document, topics=tuple(topics))
+            writer.write(weibo.to_example(post).SerializeToString())
+    return path
+
+
+def test_post_pairs_give_one_pair_per_vocabulary_topic(tmp_path):
+    posts = [("文一", ("篮球比赛",)),
+             ("文二", ("春季养生", "不在词表", "周末愉快")),  # unknown topic dropped; two pairs
+             ("", ("篮球比赛",)),  # empty document: skipped
+             ("文三", ("不在词表",)),  # no vocabulary topic: skipped
+             ("文四", ("篮球比赛", "春季养生", "航天探索"))]  # more than max_topics_per_post=2: spam, skipped
+    pairs = list(post_pairs([write_posts(tmp_path / "posts.tfrecord.gz", posts)], TOPICS, max_topics_per_post=2)
+                 .as_numpy_iterator())
+    assert [(d.decode(), t.decode(), list(ids)) for d, t, ids in pairs] == [
+        ("文一", "篮球比赛", [0, -1]), ("文二", "春季养生", [1, 4]), ("文二", "周末愉快", [4, 1])]
+
+
+@pytest.mark.slow
+def test_recipe_trains_on_two_replicas_and_saves(tmp_path):
+    train = write_posts(tmp_path / "train.tfrecord.gz", POSTS * 4)
+    evaluation = write_posts(tmp_path / "eval.tfrecord.gz", POSTS)
+    vocabulary_file = tmp_path / "topic_vocab.tsv"
+    vocabulary_file.write_text("".join(f"{topic}\t9\n" for topic in TOPICS), encoding="utf-8")
+    tiny = dict(num_layers=1, hidden_dim=16, intermediate_dim=32, document_length=16, topic_length=8,
+                projection_dim=8, vocabulary=VOCABULARY)
+    model, history = train_cdtom([train], [evaluation], vocabulary_file, tmp_path / "run", epochs=2, batch_size=8,
+                                 strategy=two_replica_strategy(), verbose=0, **tiny)
+    pairs = sum(len([t for t in topics if t in TOPICS]) for _, topics in POSTS * 4)
+    assert model.optimizer.iterations.numpy() == 2 * (pairs // 8)
+    logged = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert set(logged) >= {"loss", "val_loss", "effective_rank"} and len(logged["loss"]) == 2
+    assert np.all(np.isfinite(logged["val_loss"]))
+    assert (tmp_path / "run" / "model.keras").exists() and any((tmp_path / "run" / "logs").iterdir())
+    restored = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    np.testing.assert_allclose(restored.embed_topics(tf.constant(TOPICS)).numpy(),
+                               model.embed_topics(tf.constant(TOPICS)).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="do not fill one batch"):
+        train_cdtom([train], [], vocabulary_file, tmp_path / "small", epochs=1, batch_size=1000, **tiny)
+
+
+def test_build_cdtom_shares_or_separates_towers():
+    shared = build_cdtom(VOCABULARY, shared_towers=True, num_layers=1, hidden_dim=16, intermediate_dim=32,
+                         projection_dim=8)
+    separate = build_cdtom(VOCABULARY, num_layers=1, hidden_dim=16, intermediate_dim=32, projector_hidden=(16,),
+                           projection_dim=8, topic_length=8)
+    assert shared.built and shared.topic_tower is shared.encoder and shared.topic_head is shared.projector
+    assert separate.topic_tower.preprocessor.sequence_length == 8
+    assert separate.encoder.preprocessor.sequence_length == 64
+    assert separate.embed_topics(tf.constant(TOPICS)).shape == (len(TOPICS), 8)

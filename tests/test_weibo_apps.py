@@ -1,0 +1,107 @@
+"""博文预测话题 / 找相似博文: exact top-k against brute force, the exported SavedModel against the Python apps."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from test_cdtom import POSTS, TOPICS, tiny_cdtom
+from tfcl.apps import SimilarPosts, TopicPredictor, export_weibo_model
+
+DOCUMENTS = [document for document, _ in POSTS]
+POST_IDS = [f"448000000000{index:04d}" for index in range(len(POSTS))]
+K = 7  # more than the 6 topics, fewer than the 8 posts
+QUERIES = ["篮球比赛真精彩", "猫咪😂[哈哈] http://t.cn/A6abc", DOCUMENTS[2]]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_cdtom()
+
+
+@pytest.fixture(scope="module")
+def predictor(model):
+    return TopicPredictor(model, TOPICS, k=K)
+
+
+@pytest.fixture(scope="module")
+def index(model):
+    return SimilarPosts(model, POST_IDS, DOCUMENTS, k=K)
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("weibo") / "model"
+    export_weibo_model(model, TOPICS, POST_IDS, DOCUMENTS, path, k=K)
+    return path, tf.saved_model.load(str(path))
+
+
+def test_topic_predictor_is_exact_top_k_of_topic_cosines(model, predictor):
+    topics, scores = predictor(QUERIES)
+    assert topics.shape == scores.shape == (len(QUERIES), len(TOPICS))  # k capped at the vocabulary size
+    cosines = model.embed_documents(tf.constant(QUERIES)).numpy() @ model.embed_topics(tf.constant(TOPICS)).numpy().T
+    ranking = np.argsort(-cosines, axis=1)
+    np.testing.assert_array_equal(topics, np.array(TOPICS)[ranking])
+    np.testing.assert_allclose(scores, np.take_along_axis(cosines, ranking, axis=1), atol=1e-5)
+    np.testing.assert_allclose(predictor.score(QUERIES).numpy(), cosines, atol=1e-5)
+
+
+def test_similar_posts_finds_an_indexed_post_first(index):
+    post_ids, scores = index(DOCUMENTS)
+    assert post_ids.shape == (len(DOCUMENTS), K)
+    assert list(post_ids[:, 0]) == POST_IDS
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+@pytest.mark.slow  # export and load trace the tokenizer and BERT graph several times: ~1.5 min on 2 busy cores
+def test_exported_signatures_answer_like_the_python_apps(model, predictor, index, exported):
+    _, loaded = exported
+    assert set(loaded.signatures) == {"serving_default", "predict_topics", "embed_post", "similar_posts"}
+    texts = tf.constant(QUERIES)
+    topics, scores = predictor(QUERIES)
+    for name in ("predict_topics", "serving_default"):
+        answer = loaded.signatures[name](texts=texts)
+        np.testing.assert_array_equal(answer["topics"].numpy().astype(bytes), np.char.encode(topics, "utf-8"))
+        np.testing.assert_allclose(answer["scores"].numpy(), scores, atol=1e-5)
+    post_ids, scores = index(QUERIES)
+    answer = loaded.signatures["similar_posts"](texts=texts)
+    np.testing.assert_array_equal(answer["post_ids"].numpy().astype(str), post_ids)
+    np.testing.assert_allclose(answer["scores"].numpy(), scores, atol=1e-5)
+    np.testing.assert_allclose(loaded.signatures["embed_post"](texts=texts)["embedding"].numpy(),
+                               model.embed_documents(texts).numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_shows_the_signatures(exported):
+    path, _ = exported
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    shown = subprocess.run([str(cli), "show", "--dir", str(path), "--all"], capture_output=True, text=True,
+                           check=True).stdout
+    for name in ("predict_topics", "embed_post", "similar_posts", "serving_default"):
+        assert f"signature_def['{name}']" in shown
+    assert "inputs['texts'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in shown
+    assert "outputs['topics'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1, 6)" in shown
+    assert "outputs['post_ids'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1, 7)" in shown
+
+
+def test_bad_inputs_fail_clearly_in_python(model, predictor):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-empty batch of post texts"):
+        predictor([])
+    with pytest.raises(TypeError, match="string"):
+        predictor([1, 2])
+    with pytest.raises(ValueError, match="no texts"):
+        TopicPredictor(model, [])
+    with pytest.raises(ValueError, match="2 entries but 3 embeddings"):
+        SimilarPosts(model, POST_IDS[:2], DOCUMENTS[:3])
+
+
+@pytest.mark.slow
+def test_bad_inputs_fail_clearly_in_the_saved_model(exported):
+    _, loaded = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-empty batch of post texts"):
+        loaded.signatures["predict_topics"](texts=tf.constant([], tf.string))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
+        loaded.signatures["similar_posts"](texts=tf.constant([1, 2]))

@@ -1,0 +1,85 @@
+"""Running the pipeline: locally with ``LocalDagRunner`` and SQLite ML Metadata, or compiled for Kubeflow Pipelines
+/ Vertex AI Pipelines (``KubeflowV2DagRunner``'s pipeline-spec JSON)."""
+import os
+
+from tfx import v1 as tfx
+
+from tfx_pipeline.pipeline import create_pipeline
+
+PIPELINE_NAME = "tfcl-weibo"
+
+
+def beam_pipeline_args(direct_num_workers=1):
+    """Beam options for the DirectRunner: in-process with one worker, else ``direct_num_workers`` processes.
+
+    Several workers need Beam's FnApiRunner engine in ``multi_processing`` mode (Beam 2.74's DirectRunner would
+    first try its Prism runner, which does not take that option).
+    """
+    if direct_num_workers <= 1:
+        return ["--direct_num_workers=1"]
+    return ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+            f"--direct_num_workers={direct_num_workers}"]
+
+
+def run_local(work_dir, data_root, *, pipeline_name=PIPELINE_NAME, direct_num_workers=1, **pipeline_options):
+    """Run the pipeline with ``LocalDagRunner``; everything lands under ``work_dir``.
+
+    ``work_dir/pipeline`` holds the artifacts, ``work_dir/metadata.sqlite`` the ML Metadata and
+    ``work_dir/serving`` the TF Serving model base the Pusher writes to. ``pipeline_options`` go to
+    :func:`tfx_pipeline.pipeline.create_pipeline`. Returns the paths.
+    """
+    paths = local_paths(work_dir)
+    pipeline = create_pipeline(
+        pipeline_name, paths["pipeline_root"], data_root, paths["serving_model_dir"], paths["metadata_path"],
+        beam_pipeline_args(direct_num_workers), **pipeline_options)
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+    return paths
+
+
+def local_paths(work_dir):
+    return {"pipeline_root": os.path.join(work_dir, "pipeline"),
+            "metadata_path": os.path.join(work_dir, "metadata.sqlite"),
+            "serving_model_dir": os.path.join(work_dir, "serving")}
+
+
+def compile_kubeflow_v2(output_file, *, pipeline_root, data_root, serving_model_dir, image,
+                        pipeline_name=PIPELINE_NAME, beam_pipeline_args=(), **pipeline_options):
+    """Write the ``KubeflowV2DagRunner`` pipeline spec (JSON) of the pipeline to ``output_file``; returns it.
+
+    ``image`` is the container every step runs in: TFX 1.16 with this package installed. The paths are as the
+    steps see them (e.g. ``gs://`` URIs); ML Metadata is the orchestrator's own.
+    """
+    pipeline = create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, None,
+                               beam_pipeline_args, **pipeline_options)
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        output_dir=os.path.dirname(os.path.abspath(output_file)), output_filename=os.path.basename(output_file))
+    runner.run(pipeline, write_out=True)
+    return output_file
+
+
+def metadata_store(metadata_path):
+    """The ML Metadata store of a local run (``work_dir/metadata.sqlite``)."""
+    import ml_metadata as mlmd
+
+    return mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+
+
+def latest_output(metadata_path, step, key, artifact_type):
+    """The ``key`` output (a ``artifact_type``) of the newest execution of ``step`` (a component's class name, e.g.
+    ``"Trainer"``) in a local run's metadata, cached executions included; None if there is none."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    store = metadata_store(metadata_path)
+    step_types = [kind.id for kind in store.get_execution_types() if kind.name.rsplit(".", 1)[-1] == step]
+    executions = [execution for execution in store.get_executions() if execution.type_id in step_types]
+    if not executions:
+        return None
+    newest = max(executions, key=lambda execution: execution.id)
+    ids = [event.artifact_id for event in store.get_events_by_execution_ids([newest.id])
+           if event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps[0].key == key]
+    if not ids:
+        return None
+    artifact = artifact_type()
+    artifact.set_mlmd_artifact(store.get_artifacts_by_id(ids[:1])[0])
+    return artifact

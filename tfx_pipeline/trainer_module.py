@@ -1,0 +1,60 @@
+"""The Trainer's module file: ``run_fn`` trains CD-TOM on the ExampleGen's TFRecords and exports the Weibo SavedModel.
+
+``fn_args.custom_config`` (all optional):
+
+* ``strategy`` (``default`` | ``mirrored`` | ``multi_worker`` | ``tpu``) and ``tpu`` (its name or address);
+* ``min_topic_count``: the ExampleGen's, so that the vocabulary rebuilt here from the train split is the one it wrote;
+* ``epochs``, ``batch_size``, ``steps_per_epoch``, ``top_k`` and any other keyword of
+  :func:`tfcl.recipes.cdtom.train_cdtom` (model size, learning rate, ...).
+
+The Trainer's standard inputs cannot carry the ExampleGen's ``topic_vocabulary`` artifact, so the vocabulary is
+rebuilt from the train split with the ingestion's own :func:`tfcl.data.weibo_ingest.topic_tables` and the same
+minimum count. TensorBoard logs go to ``fn_args.model_run_dir/logs``; the SavedModel (signatures
+``predict_topics``, ``embed_post``, ``similar_posts``; the vocabulary and an index of the train posts inside) to
+``fn_args.serving_model_dir``.
+"""
+import collections
+import os
+import tempfile
+
+import tensorflow as tf
+
+from tfcl.apps.weibo import export_weibo_model
+from tfcl.data import weibo_ingest
+from tfcl.recipes.cdtom import train_cdtom
+from tfcl.strategy import make_strategy
+from tfx_pipeline.components import read_posts
+
+DEFAULTS = {"strategy": "default", "tpu": None, "min_topic_count": 5, "top_k": 10}
+
+
+def write_topic_vocabulary(posts, min_count, path):
+    """Write the ``topic_vocab.tsv`` the ingestion writes for these train posts; returns its topics."""
+    counts = collections.Counter(topic for post in posts for topic in post.topics)
+    _, vocabulary = weibo_ingest.topic_tables([(topic, (n, 0)) for topic, n in counts.items()], min_count)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as file:
+        file.write(vocabulary)
+    return [line.split("\t")[0] for line in vocabulary.splitlines()]
+
+
+def run_fn(fn_args):
+    """Train CD-TOM under the configured strategy and export the serving SavedModel."""
+    config = {**DEFAULTS, **(fn_args.custom_config or {})}
+    strategy = make_strategy(config.pop("strategy"), config.pop("tpu"))
+    min_topic_count, top_k = config.pop("min_topic_count"), config.pop("top_k")
+    train_files = sorted(file for pattern in fn_args.train_files for file in tf.io.gfile.glob(pattern))
+    eval_files = sorted(file for pattern in fn_args.eval_files for file in tf.io.gfile.glob(pattern))
+    train_posts = read_posts(train_files)
+    vocabulary_file = os.path.join(fn_args.model_run_dir, weibo_ingest.TOPIC_VOCAB_FILE)
+    topics = write_topic_vocabulary(train_posts, min_topic_count, vocabulary_file)
+    model, _ = train_cdtom(train_files, eval_files, vocabulary_file, fn_args.model_run_dir, strategy=strategy,
+                           verbose=2, **config)
+    index = [post for post in train_posts if post.document]
+    # Under multi-worker training every task saves (saving is collective); only the chief's copy is kept.
+    keep = strategy.extended.should_checkpoint
+    export_dir = fn_args.serving_model_dir if keep else tempfile.mkdtemp(prefix="tfcl-export-")
+    export_weibo_model(model, topics, [post.id for post in index], [post.document for post in index], export_dir,
+                       k=top_k)
+    if not keep:
+        tf.io.gfile.rmtree(export_dir)
