@@ -3,6 +3,12 @@
 Importing ``tfcl`` is cheap: it imports neither TFX nor Apache Beam, and submodules load on first use.
 """
 import importlib
+import os
+
+# tfcl and keras-cv need ``tf.keras`` to be Keras 3. tensorflow_transform (imported with TFX) sets
+# TF_USE_LEGACY_KERAS=1, which makes ``tf.keras`` Keras 2 in processes started after it (a CLI call, a worker);
+# with 0 it keeps working, using the tf_keras package for itself.
+os.environ["TF_USE_LEGACY_KERAS"] = "0"
 
 __version__ = "0.1.0"
 
