@@ -12,7 +12,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "0"
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("augment", "data", "encoders", "eval", "heads", "losses", "metrics", "models", "export", "recipes", "serving", "text")
+_SUBMODULES = ("apps", "augment", "data", "encoders", "eval", "heads", "losses", "metrics", "models", "export", "recipes", "serving", "text")
 
 
 def __getattr__(name):

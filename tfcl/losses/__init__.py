@@ -5,7 +5,8 @@ from tfcl.losses.barlow_twins import barlow_twins
 from tfcl.losses.byol import negative_cosine
 from tfcl.losses.moco import moco_info_nce
 from tfcl.losses.simcse import simcse_loss
+from tfcl.losses.symmetric_info_nce import symmetric_info_nce
 from tfcl.losses.swav import sinkhorn, swapped_prediction
 
 __all__ = ["barlow_twins", "info_nce", "moco_info_nce", "negative_cosine", "nt_xent", "simcse_loss", "sinkhorn",
-           "swapped_prediction"]
+           "swapped_prediction", "symmetric_info_nce"]

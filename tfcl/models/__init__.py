@@ -5,10 +5,11 @@ from tfcl.models.simclr import SimCLR
 from tfcl.models.momentum import MomentumContrastiveModel
 from tfcl.models.moco import MoCo
 from tfcl.models.byol import BYOL
+from tfcl.models.cdtom import CDTOM
 from tfcl.models.simcse import SimCSE
 from tfcl.models.simsiam import SimSiam
 from tfcl.models.swav import SwAV
 from tfcl.models.barlow_twins import BarlowTwins
 
-__all__ = ["BYOL", "BarlowTwins", "ContrastiveModel", "MoCo", "MomentumContrastiveModel", "SimCLR", "SimCSE", "SimSiam",
+__all__ = ["BYOL", "BarlowTwins", "CDTOM", "ContrastiveModel", "MoCo", "MomentumContrastiveModel", "SimCLR", "SimCSE", "SimSiam",
            "SwAV"]
