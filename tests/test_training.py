@@ -2,11 +2,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
 import pytest
 
+from tfcl import callbacks
 from tfcl.training import train_image_method
 
 
@@ -60,3 +62,39 @@ def test_cli_trains_and_evaluates(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "knn.json").read_text())
     assert report["protocol"].startswith("weighted cosine kNN (k=20, T=0.1)") and 0.1 < report["top1"] <= 1
+
+
+
+@pytest.mark.parametrize("clock, epochs_run", [("wall", 3), ("cpu", 5)])
+def test_time_budget_stops_on_its_clock(monkeypatch, clock, epochs_run):
+    # fake clocks that advance by one epoch's time at every reading: 1 s of wall clock, 0.1 s of CPU time / cores
+    ticks = {"wall": 0.0, "cpu": 0.0}
+
+    def clock_reading(name, step):
+        def read():
+            ticks[name] += step
+            return ticks[name]
+        return read
+
+    monkeypatch.setattr(callbacks.time, "perf_counter", clock_reading("wall", 1.0))
+    monkeypatch.setattr(callbacks, "cpu_seconds", clock_reading("cpu", 0.1))
+    budget = callbacks.TimeBudget(2.5, clock)
+    budget.set_model(keras.Sequential())
+    epochs = 0
+    while epochs < 5 and not getattr(budget.model, "stop_training", False):
+        logs = {}
+        budget.on_epoch_begin(epochs)
+        budget.on_epoch_end(epochs, logs)
+        epochs += 1
+    assert epochs == epochs_run
+    assert logs["train_seconds"] == pytest.approx(1.0 * epochs_run)
+    assert logs["train_cpu_seconds"] == pytest.approx(0.1 * epochs_run)
+
+
+def test_cpu_seconds_count_work_not_waiting():
+    start = callbacks.cpu_seconds()
+    time.sleep(0.5)
+    assert callbacks.cpu_seconds() - start < 0.25
+    start = callbacks.cpu_seconds()
+    np.linalg.svd(np.random.default_rng(0).normal(size=(400, 400)))
+    assert callbacks.cpu_seconds() > start

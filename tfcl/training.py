@@ -20,17 +20,18 @@ def cosine_adamw(learning_rate, total_steps, weight_decay, warmup_fraction=0.05)
 
 
 def fit_and_save(model, dataset, *, out_dir, epochs, steps_per_epoch, embedding_dim, evaluation=(), time_budget=None,
-                 extra_callbacks=(), verbose=1):
+                 budget_clock="wall", extra_callbacks=(), verbose=1):
     """``model.fit`` with resume, logs and a collapse guard; everything goes under ``out_dir``:
 
     ``backup/`` (``BackupAndRestore``: a killed run started again with the same arguments resumes from its last
     finished epoch), ``logs/`` (TensorBoard), ``model.keras`` and ``history.json``. ``evaluation`` callbacks add
-    their metrics to the epoch logs; ``time_budget`` (seconds of training, evaluation excluded) stops early.
+    their metrics to the epoch logs; ``time_budget`` (seconds of training on ``budget_clock``, evaluation excluded;
+    see :class:`tfcl.callbacks.TimeBudget`) stops early.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
-        *([TimeBudget(time_budget)] if time_budget else []),  # first, so evaluation time does not count
+        *([TimeBudget(time_budget, budget_clock)] if time_budget else []),  # first, so evaluation time does not count
         keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
         *evaluation,  # before TensorBoard, so their metrics are logged
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
@@ -44,8 +45,8 @@ def fit_and_save(model, dataset, *, out_dir, epochs, steps_per_epoch, embedding_
 
 
 def train_image_method(method, train, *, out_dir, epochs, batch_size=256, steps_per_epoch=None, encoder="resnet_cpu",
-                       strategy=None, eval_data=None, eval_every=1, time_budget=None, jit_compile=False,
-                       learning_rate=None, verbose=1, extra_callbacks=()):
+                       strategy=None, eval_data=None, eval_every=1, time_budget=None, budget_clock="wall",
+                       jit_compile=False, learning_rate=None, verbose=1, extra_callbacks=()):
     """Train a named image method on ``train`` = (images uint8 [N, H, W, C], labels); see :func:`fit_and_save`.
 
     ``batch_size`` is global; ``eval_data`` = (train, test) arrays for the per-epoch kNN monitor.
@@ -69,5 +70,5 @@ def train_image_method(method, train, *, out_dir, epochs, batch_size=256, steps_
     evaluation = [EncoderEvaluation(*eval_data, protocol="knn", every=eval_every)] if eval_data is not None else []
     history = fit_and_save(model, dataset, out_dir=out_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
                            embedding_dim=model.projector.output_dim, evaluation=evaluation, time_budget=time_budget,
-                           extra_callbacks=extra_callbacks, verbose=verbose)
+                           budget_clock=budget_clock, extra_callbacks=extra_callbacks, verbose=verbose)
     return model, history

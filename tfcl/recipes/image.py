@@ -22,6 +22,7 @@ RECIPES = {
     "simclr": ImageRecipe(
         build=lambda encoder, sync: SimCLR(encoder, MLPHead((512,), 128, synchronized=sync), temperature=0.2),
         augmentation=lambda size, channels: simclr_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+        learning_rate=3e-3,  # after 300 steps on Fashion-MNIST: kNN 83.3 vs 82.8 at 1e-3
     ),
     "moco": ImageRecipe(
         build=lambda encoder, sync: MoCo(encoder, MLPHead((512,), 128, synchronized=sync), temperature=0.2,
