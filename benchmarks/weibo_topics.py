@@ -12,14 +12,18 @@ the document: the text with its hashtags removed).
 - TF-IDF (character 1–2-grams, sublinear tf, fitted on the training documents): topic = nearest centroid of the
   topic's training documents ("centroid", a supervised baseline that sees the same labels as CD-TOM), or the
   topic's own name ("name"); similar posts = document cosine.
+- CD-TOM: one training run per τ, early-stopped on the validation loss (the eval split's in-batch loss); rows for
+  the weights of the last epoch trained and of the best epoch, each with the three topic keys of
+  tfcl/apps/weibo.py (hashtag embedding "name", mean training-document embedding "centroid", "combined").
+  --train-budget caps a training run's minutes (no epoch starts after it).
 - The real day (--input ../shared/data/weibo/weibo_covid_2020-03-18.csv) adds the "clean 20-topic" set of its
   README, built the same way here: held-out posts with exactly one hashtag, document of 5+ characters,
   de-duplicated by document and not in the training documents, topics with 50+ such posts in the whole file;
   their topics are ranked among those clean topics only.
 
 The default corpus is GENERATED (tfcl/data/weibo_sample.py), not Weibo data. Writes results/weibo_topics.{md,json}.
-    python benchmarks/weibo_topics.py                     # generated corpus, ~10 min on 2 cores
-    python benchmarks/weibo_topics.py --input ../shared/data/weibo/weibo_covid_2020-03-18.csv --name weibo_real
+    python benchmarks/weibo_topics.py                     # generated corpus (run times: see the results)
+    python benchmarks/weibo_topics.py --input ../shared/data/weibo/weibo_covid_2020-03-18.csv --name weibo_topics_real
 """
 import argparse
 import collections
@@ -29,6 +33,9 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402 (after the logging setting)
 
 RESULTS = Path(__file__).parent / "results"
 CLEAN_MIN_POSTS = 50
@@ -103,18 +110,48 @@ def tfidf_results(train, queries, vocabulary, clean):
 
 
 def cdtom_results(model, train, queries, vocabulary, clean):
-    from tfcl.apps import SimilarPosts, TopicPredictor
+    """``{topic index: metrics}`` for each of :data:`tfcl.apps.weibo.TOPIC_INDEXES` (the keys of 博文预测话题).
 
-    predictor = TopicPredictor(model, vocabulary)
-    index = SimilarPosts(model, [post.id for post in train], [post.document for post in train])
-    documents = [post.document for post in queries]
-    scores, similarities = (app.score(documents).numpy() for app in (predictor, index))
-    result = evaluate(scores, similarities, queries, train, vocabulary)
-    if clean:
-        clean_posts, columns = clean
-        scores = predictor.score([post.document for post in clean_posts]).numpy()
-        result["clean"] = evaluate(scores, None, clean_posts, train, vocabulary, columns)
-    return result
+    The scores are those of :class:`tfcl.apps.TopicPredictor` and :class:`tfcl.apps.SimilarPosts` (cosines of the
+    document embeddings with the topic keys and the training posts), each set of posts embedded once.
+    """
+    from tfcl.apps.weibo import TOPIC_INDEXES, embed_texts, topic_keys
+    from tfcl.eval import retrieval
+
+    def documents(posts):
+        return embed_texts(model.embed_documents, [post.document for post in posts])
+
+    names = embed_texts(model.embed_topics, vocabulary)
+    index = documents(train)
+    carried = retrieval.multi_hot([post.topics for post in train], vocabulary)
+    query_embeddings = documents(queries)
+    similarities = query_embeddings @ index.T
+    clean_embeddings = documents(clean[0]) if clean else None
+    results = {}
+    for name in TOPIC_INDEXES:
+        keys = topic_keys(names, index, carried, name)
+        results[name] = evaluate(query_embeddings @ keys.T, similarities, queries, train, vocabulary)
+        if clean:
+            results[name]["clean"] = evaluate(clean_embeddings @ keys.T, None, clean[0], train, vocabulary, clean[1])
+    return results
+
+
+class LastWeights(keras.callbacks.Callback):
+    """Keeps the weights of the last finished epoch (``EarlyStopping`` restores the best ones when training ends)
+    and stops training after the first epoch that ends past ``budget_seconds`` of training."""
+
+    def __init__(self, budget_seconds=None):
+        super().__init__()
+        self.budget_seconds = budget_seconds
+        self.weights = None
+
+    def on_train_begin(self, logs=None):
+        self.began = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights = self.model.get_weights()
+        if self.budget_seconds is not None and time.perf_counter() - self.began > self.budget_seconds:
+            self.model.stop_training = True
 
 
 def index_timing(sizes, dim=128, batch=32, repeats=5, k=10):
@@ -147,12 +184,16 @@ def main():
     parser.add_argument("--shared-towers", action="store_true", help="one tower for documents and topics")
     parser.add_argument("--document-length", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--patience", type=int, default=1,
+                        help="epochs without a lower validation loss before stopping (the best epoch is kept)")
+    parser.add_argument("--train-budget", type=float,
+                        help="minutes: no further epoch starts once one training run has taken this long")
     parser.add_argument("--index-sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
                         help="sizes of the exact top-k timing (none: skip)")
     parser.add_argument("--name", default="weibo_topics", help="results/<name>.{md,json}")
+    parser.add_argument("--note", help="a remark printed with the results (e.g. how loaded the machine was)")
     parser.add_argument("--work-dir", help="ingestion output and runs (default: a temporary folder)")
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from tfcl.data import weibo_ingest, weibo_sample
     from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST, read_topic_vocabulary, train_cdtom
@@ -180,14 +221,23 @@ def main():
     files = {split: sorted(map(str, (ingested / split).glob("*.tfrecord.gz"))) for split in weibo_ingest.SPLITS}
     for temperature in args.temperatures:
         run = work / f"cdtom_t{temperature}"
+        last = LastWeights(None if args.train_budget is None else 60 * args.train_budget)
         began = time.perf_counter()
         model, history = train_cdtom(
             files["train"], files["eval"], ingested / weibo_ingest.TOPIC_VOCAB_FILE, run, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, temperature=temperature,
-            shared_towers=args.shared_towers, document_length=args.document_length, verbose=2)
+            batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
+            temperature=temperature, shared_towers=args.shared_towers, document_length=args.document_length,
+            callbacks=[last], verbose=2)
         train_seconds = time.perf_counter() - began
+        val_loss = [float(value) for value in history.history["val_loss"]]
+        best_epoch = 1 + val_loss.index(min(val_loss))
+        best = latest = cdtom_results(model, train, queries, vocabulary, clean)  # the weights train_cdtom returns
+        if best_epoch < len(val_loss):
+            model.set_weights(last.weights)
+            latest = cdtom_results(model, train, queries, vocabulary, clean)
         results["cdtom"][str(temperature)] = {
-            **cdtom_results(model, train, queries, vocabulary, clean), "train_seconds": train_seconds,
+            "best_epoch": {"epoch": best_epoch, **best}, "last_epoch": {"epoch": len(val_loss), **latest},
+            "train_seconds": train_seconds, "val_loss": val_loss,
             "final_logs": {name: float(values[-1]) for name, values in history.history.items()}}
     train_documents = {post.document for post in train}
     results["index_timing_ms"] = index_timing(args.index_sizes) if args.index_sizes else {}
@@ -224,7 +274,15 @@ def markdown(results):
     towers = "shared tower" if setup["shared_towers"] else "separate document/topic towers"
     rows = [row("TF-IDF, topic centroid", results["tfidf"]["tfidf_centroid"]),
             row("TF-IDF, topic name", results["tfidf"]["tfidf_name"])]
-    rows += [row(f"CD-TOM τ={t} ({r['train_seconds']:.0f} s training)", r) for t, r in results["cdtom"].items()]
+    for t, r in results["cdtom"].items():
+        last, best = r["last_epoch"]["epoch"], r["best_epoch"]["epoch"]
+        epochs = {"last_epoch": f"last epoch ({last})", "best_epoch": f"best epoch ({best})"}
+        if last == best:
+            epochs = {"best_epoch": f"epoch {best} (last and best)"}
+        rows += [row(f"CD-TOM τ={t}, {label}, {index} keys", r[weights][index])
+                 for weights, label in epochs.items() for index in ("name", "centroid", "combined")]
+    trainings = [f"τ={t}: {r['train_seconds']:.0f} s, validation loss by epoch "
+                 + " / ".join(f"{loss:.3f}" for loss in r["val_loss"]) for t, r in results["cdtom"].items()]
     timing = results["index_timing_ms"]
     lines = [
         f"# Weibo topics benchmark (`benchmarks/weibo_topics.py`): {setup['name']}",
@@ -238,16 +296,24 @@ def markdown(results):
         + (f"; clean set {clean['posts']} posts over {clean['topics']} topics" if clean else "") + ".",
         "",
         f"CD-TOM: {towers}, 2-layer 128-wide random-init BERT, mean pooling, linear 128-d heads, learned "
-        f"WordPiece vocabulary, {setup['epochs']} epochs of batch {setup['batch_size']}, AdamW "
-        f"{setup['learning_rate']} (cosine), document length {setup['document_length']} tokens, on "
-        f"{setup['machine']}. Whole run {setup['total_seconds']:.0f} s (ingestion {setup['ingest_seconds']:.0f} s).",
+        f"WordPiece vocabulary, up to {setup['epochs']} epochs of batch {setup['batch_size']}"
+        + (f" and {setup['train_budget']:g} min" if setup.get("train_budget") else "") + ", AdamW "
+        f"{setup['learning_rate']} (cosine), document length {setup['document_length']} tokens, stopping after "
+        f"{setup['patience']} epoch(s) without a lower validation loss, on {setup['machine']}. Training "
+        + "; ".join(trainings) + f". Whole run {setup['total_seconds']:.0f} s (ingestion "
+        f"{setup['ingest_seconds']:.0f} s).",
+        *(["", f"Note: {setup['note']}"] if setup.get("note") else []),
         "",
         header,
         rule,
         *rows,
         "",
         "Topic prediction ranks all vocabulary topics (clean set: its own topics only); precision@10 searches the "
-        "training posts. See the module docstring for the protocols.",
+        "training posts. CD-TOM rows: the weights of the last epoch trained or of the epoch with the lowest "
+        "validation loss (on the eval split the held-out posts come from), and the topic keys of "
+        "`tfcl.apps.weibo.topic_keys`: the topic tower's embedding of the hashtag (name), the normalised mean "
+        "document embedding of the training posts carrying the topic (centroid), or their normalised sum (combined). "
+        "See the module docstring for the protocols.",
     ]
     if timing:
         lines += ["", "Exact top-10 (matmul + `tf.math.top_k`), batch of 32 queries, 128-d float32, on this machine:",

@@ -1,4 +1,6 @@
-"""CD-TOM: symmetric InfoNCE vs NumPy, false-negative masking, the model, distributed equivalence, the recipe."""
+"""CD-TOM: symmetric InfoNCE vs NumPy, false-negative masking, the model, distributed equivalence, the recipe and
+``tfcl train cdtom``."""
+import argparse
 import json
 
 import keras
@@ -7,8 +9,10 @@ import pytest
 import tensorflow as tf
 
 from reference import assert_distributed_equivalence, log_softmax, normalise, two_replica_strategy
+from test_training import Interrupt
 from text_helpers import tiny_text_encoder
-from tfcl.data import weibo
+from tfcl.cli import train as train_cli
+from tfcl.data import weibo, weibo_ingest, weibo_sample
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce
 from tfcl.models.cdtom import CDTOM
 from tfcl.recipes.cdtom import build_cdtom, post_pairs, train_cdtom
@@ -211,3 +215,70 @@ def test_build_cdtom_shares_or_separates_towers():
     assert separate.topic_tower.preprocessor.sequence_length == 8
     assert separate.encoder.preprocessor.sequence_length == 64
     assert separate.embed_topics(tf.constant(TOPICS)).shape == (len(TOPICS), 8)
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """The model's weights at the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def test_recipe_keeps_the_weights_of_the_epoch_with_the_lowest_validation_loss(tmp_path):
+    train = write_posts(tmp_path / "train.tfrecord.gz", POSTS * 2)
+    evaluation = write_posts(tmp_path / "eval.tfrecord.gz", POSTS)
+    vocabulary_file = tmp_path / "topic_vocab.tsv"
+    vocabulary_file.write_text("".join(f"{topic}\t9\n" for topic in TOPICS), encoding="utf-8")
+    epochs = EpochWeights()
+    model, history = train_cdtom([train], [evaluation], vocabulary_file, tmp_path / "run", epochs=3, batch_size=8,
+                                 patience=3, learning_rate=1e-2, verbose=0, callbacks=[epochs], num_layers=1,
+                                 hidden_dim=16, intermediate_dim=32, document_length=16, topic_length=8,
+                                 projection_dim=8, vocabulary=VOCABULARY)
+    val_loss = history.history["val_loss"]
+    assert len(val_loss) == 3
+    for kept, best in zip(model.get_weights(), epochs.weights[int(np.argmin(val_loss))]):
+        np.testing.assert_array_equal(kept, best)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    """A tiny generated corpus, ingested as ``tfcl ingest weibo`` does."""
+    root = tmp_path_factory.mktemp("weibo")
+    weibo_sample.write_sample(root / "posts.jsonl", posts=200)
+    weibo_ingest.run_ingestion([str(root / "posts.jsonl")], root / "ingested", min_topic_count=3, num_shards=1)
+    return root / "ingested"
+
+
+def train_command(*arguments):
+    parser = argparse.ArgumentParser()
+    train_cli.register(parser.add_subparsers())
+    return parser.parse_args(["train", "cdtom", *arguments])
+
+
+def test_cli_needs_the_ingested_posts(tmp_path):
+    args = train_command("--out", str(tmp_path))
+    with pytest.raises(SystemExit, match="--weibo DIR is required"):
+        args.run(args)
+
+
+@pytest.mark.slow  # two trainings of the default towers and the export: ~2 min on 2 busy cores
+def test_cli_resumes_an_interrupted_run_and_exports_the_weibo_model(ingested, tmp_path, capsys):
+    out = tmp_path / "run"
+    files = {split: sorted(map(str, (ingested / split).glob("*.tfrecord.gz"))) for split in ("train", "eval")}
+    with pytest.raises(KeyboardInterrupt):  # the run the command would make, killed after its first epoch
+        train_cdtom(files["train"], files["eval"], ingested / weibo_ingest.TOPIC_VOCAB_FILE, out, epochs=2,
+                    batch_size=16, verbose=0, callbacks=[Interrupt(epoch=1)])
+    assert (out / "backup").exists()
+    args = train_command("--weibo", str(ingested), "--out", str(out), "--epochs", "2", "--batch-size", "16",
+                         "--topic-index", "centroid")
+    args.run(args)
+    assert f"saved {out}/model.keras and the SavedModel {out}/weibo_model" in capsys.readouterr().out
+    assert len(json.loads((out / "history.json").read_text())["loss"]) == 1, "only the second epoch remains"
+    assert not (out / "backup").exists() and (out / "model.keras").exists()
+    served = tf.saved_model.load(str(out / "weibo_model"))
+    topics = {line.split("\t")[0] for line in (ingested / weibo_ingest.TOPIC_VOCAB_FILE).read_text().splitlines()}
+    answer = served.signatures["predict_topics"](texts=tf.constant(["复工 工厂 通勤"]))
+    assert {topic.decode() for topic in answer["topics"].numpy()[0]} <= topics

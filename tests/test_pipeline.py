@@ -22,7 +22,8 @@ standard_artifacts = tfx.types.standard_artifacts
 
 TINY_TRAINER = {"epochs": 2, "batch_size": 32, "num_layers": 1, "num_heads": 2, "hidden_dim": 32,
                 "intermediate_dim": 64, "vocabulary_size": 1000, "learning_rate": 1e-3}
-OPTIONS = {"input_pattern": "*.jsonl", "min_topic_count": 3, "threshold": 0.3, "trainer_config": TINY_TRAINER}
+# hit@5 by chance is about 5/30 on the generated sample's topics; the tiny CD-TOM made 0.344 (TF-IDF 0.719).
+OPTIONS = {"input_pattern": "*.jsonl", "min_topic_count": 3, "threshold": 0.25, "trainer_config": TINY_TRAINER}
 POSTS = 300
 CACHEABLE_STEPS = ("WeiboExampleGen", "StatisticsGen", "WeiboSchemaGen", "ExampleValidator", "AnomaliesGate",
                    "Trainer")

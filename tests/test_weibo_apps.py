@@ -48,6 +48,31 @@ def test_topic_predictor_is_exact_top_k_of_topic_cosines(model, predictor):
     np.testing.assert_allclose(predictor.score(QUERIES).numpy(), cosines, atol=1e-5)
 
 
+@pytest.mark.parametrize("index", ["centroid", "combined"])
+def test_topic_keys_are_centroids_of_the_documents_carrying_the_topic(model, index):
+    posts = POSTS[:5]  # no post carries 每日打卡: its key stays its name embedding
+    predictor = TopicPredictor(model, TOPICS, k=K, index=index, documents=[document for document, _ in posts],
+                               document_topics=[topics for _, topics in posts])
+    documents = model.embed_documents(tf.constant([document for document, _ in posts])).numpy()
+    names = model.embed_topics(tf.constant(TOPICS)).numpy()
+    keys = []
+    for name, topic in zip(names, TOPICS):
+        carrying = [row for row, (_, topics) in enumerate(posts) if topic in topics]
+        centroid = unit(documents[carrying].mean(axis=0)) if carrying else name
+        keys.append(centroid if index == "centroid" or not carrying else unit(centroid + name))
+    np.testing.assert_allclose(predictor.embeddings.numpy(), np.array(keys), atol=1e-5)
+    np.testing.assert_allclose(predictor.embeddings.numpy()[TOPICS.index("每日打卡")], names[TOPICS.index("每日打卡")],
+                               atol=1e-6)
+    np.testing.assert_allclose(predictor.score(QUERIES).numpy(),
+                               model.embed_documents(tf.constant(QUERIES)).numpy() @ np.array(keys).T, atol=1e-5)
+    with pytest.raises(ValueError, match="index must be one of"):
+        TopicPredictor(model, TOPICS, index="nearest", documents=DOCUMENTS, document_topics=[t for _, t in POSTS])
+
+
+def unit(vector):
+    return vector / np.linalg.norm(vector)
+
+
 def test_similar_posts_finds_an_indexed_post_first(index):
     post_ids, scores = index(DOCUMENTS)
     assert post_ids.shape == (len(DOCUMENTS), K)

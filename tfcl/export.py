@@ -9,13 +9,15 @@ def image_input(channels):
 
 
 TEXT_INPUT = tf.TensorSpec([None], tf.string, name="texts")  # a batch of raw UTF-8 strings
+PICTURE_INPUT = tf.TensorSpec([None], tf.string, name="pictures")  # a batch of encoded JPEG/PNG files
 
 
 def export_encoder(model, path, input_spec):
     """Export the encoder of ``model`` (a tfcl method, or an encoder itself) alone as a SavedModel.
 
-    Signatures ``serving_default`` and ``embed`` (the same function) map ``input_spec`` (:func:`image_input` or
-    :data:`TEXT_INPUT`) to ``embedding``: the L2-normalised representation, without the projection head.
+    Signatures ``serving_default`` and ``embed`` (the same function) map ``input_spec`` (:func:`image_input`,
+    :data:`TEXT_INPUT`, or :data:`PICTURE_INPUT` for a :class:`tfcl.encoders.PictureEncoder`) to ``embedding``:
+    the L2-normalised representation, without the projection head.
     """
     encoder = getattr(model, "encoder", model)
     archive = keras.export.ExportArchive()
@@ -27,5 +29,17 @@ def export_encoder(model, path, input_spec):
 
     archive.add_endpoint("serving_default", embed)
     archive.add_endpoint("embed", embed)
+    archive.write_out(str(path), verbose=False)
+    return path
+
+
+def write_signatures(path, trackables, signatures):
+    """One SavedModel at ``path`` of the ``trackables`` (models, modules with indexes) and the ``signatures``
+    (``{name: tf.function with an input signature}``); returns ``path``."""
+    archive = keras.export.ExportArchive()
+    for trackable in trackables:
+        archive.track(trackable)
+    for name, function in signatures.items():
+        archive.add_endpoint(name, function)
     archive.write_out(str(path), verbose=False)
     return path

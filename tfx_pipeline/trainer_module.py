@@ -4,7 +4,9 @@
 
 * ``strategy`` (``default`` | ``mirrored`` | ``multi_worker`` | ``tpu``) and ``tpu`` (its name or address);
 * ``min_topic_count``: the ExampleGen's, so that the vocabulary rebuilt here from the train split is the one it wrote;
-* ``epochs``, ``batch_size``, ``steps_per_epoch``, ``top_k`` and any other keyword of
+* ``top_k`` (answers per query) and ``topic_index`` (the keys of ``predict_topics``, see
+  :func:`tfcl.apps.weibo.topic_keys`; built from the posts CD-TOM trained on);
+* ``epochs``, ``batch_size``, ``steps_per_epoch`` and any other keyword of
   :func:`tfcl.recipes.cdtom.train_cdtom` (model size, learning rate, ...).
 
 The Trainer's standard inputs cannot carry the ExampleGen's ``topic_vocabulary`` artifact, so the vocabulary is
@@ -19,13 +21,12 @@ import tempfile
 
 import tensorflow as tf
 
-from tfcl.apps.weibo import export_weibo_model
 from tfcl.data import weibo_ingest
-from tfcl.recipes.cdtom import train_cdtom
+from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST, TOPIC_INDEX, export_cdtom, train_cdtom
 from tfcl.strategy import make_strategy
 from tfx_pipeline.components import read_posts
 
-DEFAULTS = {"strategy": "default", "tpu": None, "min_topic_count": 5, "top_k": 10}
+DEFAULTS = {"strategy": "default", "tpu": None, "min_topic_count": 5, "top_k": 10, "topic_index": TOPIC_INDEX}
 
 
 def write_topic_vocabulary(posts, min_count, path):
@@ -42,7 +43,7 @@ def run_fn(fn_args):
     """Train CD-TOM under the configured strategy and export the serving SavedModel."""
     config = {**DEFAULTS, **(fn_args.custom_config or {})}
     strategy = make_strategy(config.pop("strategy"), config.pop("tpu"))
-    min_topic_count, top_k = config.pop("min_topic_count"), config.pop("top_k")
+    min_topic_count, top_k, topic_index = (config.pop(key) for key in ("min_topic_count", "top_k", "topic_index"))
     train_files = sorted(file for pattern in fn_args.train_files for file in tf.io.gfile.glob(pattern))
     eval_files = sorted(file for pattern in fn_args.eval_files for file in tf.io.gfile.glob(pattern))
     train_posts = read_posts(train_files)
@@ -50,11 +51,10 @@ def run_fn(fn_args):
     topics = write_topic_vocabulary(train_posts, min_topic_count, vocabulary_file)
     model, _ = train_cdtom(train_files, eval_files, vocabulary_file, fn_args.model_run_dir, strategy=strategy,
                            verbose=2, **config)
-    index = [post for post in train_posts if post.document]
     # Under multi-worker training every task saves (saving is collective); only the chief's copy is kept.
     keep = strategy.extended.should_checkpoint
     export_dir = fn_args.serving_model_dir if keep else tempfile.mkdtemp(prefix="tfcl-export-")
-    export_weibo_model(model, topics, [post.id for post in index], [post.document for post in index], export_dir,
-                       k=top_k)
+    export_cdtom(model, train_posts, topics, export_dir, topic_index, top_k,
+                 config.get("max_topics_per_post", MAX_TOPICS_PER_POST))
     if not keep:
         tf.io.gfile.rmtree(export_dir)

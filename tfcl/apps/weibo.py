@@ -1,16 +1,20 @@
 """Weibo applications of a trained CD-TOM: 博文预测话题 (post → topics) and 找相似博文 (post → similar posts).
 
-Both score raw post texts against a fixed set of embeddings made once, when the application is built: the topic
-vocabulary through the topic tower, or an index of posts through the document tower. Scores are cosines in CD-TOM's
-shared space; top-k is exact (one matrix product and ``tf.math.top_k``). :func:`export_weibo_model` writes both
-into one SavedModel whose signatures take raw strings; the vocabulary, its embeddings and the post index travel
-inside it as variables.
+Both score raw post texts against a fixed set of embeddings made once, when the application is built: keys of the
+topic vocabulary (:func:`topic_keys`: the topic tower's embedding of each hashtag, the centroid of the document
+embeddings of the posts carrying it, or both), or an index of posts through the document tower. Scores are cosines
+in CD-TOM's shared space; top-k is exact (one matrix product and ``tf.math.top_k``). :func:`export_weibo_model`
+writes both into one SavedModel whose signatures take raw strings; the vocabulary, its keys and the post index
+travel inside it as variables.
 """
-import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcl.eval.retrieval import multi_hot
+from tfcl.export import write_signatures
+
 TEXTS = tf.TensorSpec([None], tf.string, name="texts")
+TOPIC_INDEXES = ("name", "centroid", "combined")
 
 
 def embed_texts(embed, texts, batch_size=256):
@@ -64,11 +68,43 @@ class _NearestEntries(tf.Module):
         return np.char.decode(entries.numpy().astype(np.bytes_), "utf-8"), scores.numpy()
 
 
-class TopicPredictor(_NearestEntries):
-    """博文预测话题: the ``k`` topics of ``topics`` whose topic-tower embeddings are nearest to a post's text."""
+def topic_keys(name_embeddings, document_embeddings=None, document_topics=None, index="name"):
+    """``[topics, d]`` L2-normalised keys a post's document embedding is matched against to predict its topics.
 
-    def __init__(self, model, topics, k=10, batch_size=256):
-        super().__init__(model, topics, embed_texts(model.embed_topics, topics, batch_size), k, "topic_predictor")
+    Args:
+      name_embeddings: ``[topics, d]`` the topic tower's embeddings of the hashtags.
+      document_embeddings: ``[documents, d]`` L2-normalised document embeddings of labelled (training) posts.
+      document_topics: ``[documents, topics]`` bool, the topics each of those posts carries.
+      index: ``"name"`` (the hashtag's embedding), ``"centroid"`` (the normalised mean embedding of the documents
+        carrying the topic: TF-IDF's nearest centroid in CD-TOM's space) or ``"combined"`` (the normalised sum of
+        both). A topic no document carries keeps its name embedding.
+    """
+    if index not in TOPIC_INDEXES:
+        raise ValueError(f"index must be one of {TOPIC_INDEXES}, got {index!r}")
+    if index == "name":
+        return name_embeddings
+    sums = np.asarray(document_topics, np.float32).T @ document_embeddings
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    keys = np.where(norms > 0, sums / np.maximum(norms, 1e-12), name_embeddings)
+    if index == "combined":
+        keys = keys + name_embeddings
+    return keys / np.linalg.norm(keys, axis=1, keepdims=True)
+
+
+class TopicPredictor(_NearestEntries):
+    """博文预测话题: the ``k`` topics of ``topics`` whose keys (:func:`topic_keys`) are nearest to a post's text.
+
+    ``index`` other than ``"name"`` builds the keys from ``documents`` (texts of labelled posts) and
+    ``document_topics`` (each one's topics; those outside ``topics`` are ignored).
+    """
+
+    def __init__(self, model, topics, k=10, batch_size=256, index="name", documents=(), document_topics=()):
+        names = embed_texts(model.embed_topics, topics, batch_size)
+        embeddings, carried = None, None
+        if index != "name":
+            embeddings = embed_texts(model.embed_documents, documents, batch_size)
+            carried = multi_hot(document_topics, topics)
+        super().__init__(model, topics, topic_keys(names, embeddings, carried, index), k, "topic_predictor")
 
     @tf.function(input_signature=[TEXTS])
     def predict_topics(self, texts):
@@ -92,7 +128,8 @@ class SimilarPosts(_NearestEntries):
         return {"post_ids": post_ids, "scores": scores}
 
 
-def export_weibo_model(model, topics, post_ids, post_texts, path, k=10, batch_size=256):
+def export_weibo_model(model, topics, post_ids, post_texts, path, k=10, batch_size=256, topic_index="name",
+                       post_topics=()):
     """Write one SavedModel serving a CD-TOM ``model`` on raw strings; returns ``path``.
 
     Signatures (input ``texts``: ``[batch]`` UTF-8 post texts, a non-empty batch):
@@ -103,17 +140,14 @@ def export_weibo_model(model, topics, post_ids, post_texts, path, k=10, batch_si
     * ``similar_posts``: ``post_ids`` ``[batch, k]`` string, ``scores`` ``[batch, k]``, among the posts
       ``post_ids`` / ``post_texts``.
 
-    ``k`` is capped at the number of topics (resp. posts).
+    ``k`` is capped at the number of topics (resp. posts). ``topic_index``: the keys of ``predict_topics`` (see
+    :func:`topic_keys`); other than ``"name"``, built from the index posts and their topics ``post_topics``.
     """
-    topic_predictor = TopicPredictor(model, topics, k, batch_size)
+    topic_predictor = TopicPredictor(model, topics, k, batch_size, topic_index, post_texts, post_topics)
     similar_posts = SimilarPosts(model, post_ids, post_texts, k, batch_size)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(topic_predictor)
-    archive.track(similar_posts)
-    archive.add_endpoint("serving_default", topic_predictor.predict_topics)
-    archive.add_endpoint("predict_topics", topic_predictor.predict_topics)
-    archive.add_endpoint("embed_post", similar_posts.embed)
-    archive.add_endpoint("similar_posts", similar_posts.similar_posts)
-    archive.write_out(str(path), verbose=False)
-    return path
+    return write_signatures(path, [model, topic_predictor, similar_posts], {
+        "serving_default": topic_predictor.predict_topics,
+        "predict_topics": topic_predictor.predict_topics,
+        "embed_post": similar_posts.embed,
+        "similar_posts": similar_posts.similar_posts,
+    })

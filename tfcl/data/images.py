@@ -6,12 +6,14 @@ Emoji and stamps are RGBA pictures: their pipelines composite them over white an
 ``image_size`` × ``image_size`` (aspect ratio kept, padded with white).
 """
 import gzip
+import zlib
 
 import numpy as np
 import tensorflow as tf
 
 from tfcl.data.cache import dataset_dir
 from tfcl.data.fetch import INDEX_FILE, read_index
+from tfcl.encoders.pictures import decode_picture
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -71,13 +73,16 @@ def tuxpaint_records():
 
 
 def decode_over_white(path, image_size):
-    """Read a PNG, composite it over white and fit it into ``image_size`` × ``image_size``: RGB uint8."""
-    rgba = tf.image.convert_image_dtype(tf.io.decode_png(tf.io.read_file(path), channels=4), tf.float32)
-    alpha = rgba[..., 3:]
-    premultiplied = tf.concat([rgba[..., :3] * alpha, alpha], axis=-1)
-    resized = tf.image.resize_with_pad(premultiplied, image_size, image_size, antialias=True)
-    rgb = resized[..., :3] + 1.0 - resized[..., 3:]
-    return tf.image.convert_image_dtype(tf.clip_by_value(rgb, 0.0, 1.0), tf.uint8)
+    """Read a JPEG or PNG, composite it over white and fit it into ``image_size`` × ``image_size``: RGB uint8
+    (:func:`tfcl.encoders.decode_picture`, the decoder inside exported image towers)."""
+    return decode_picture(tf.io.read_file(path), image_size)
+
+
+def decode_files(paths, image_size):
+    """uint8 ``[len(paths), image_size, image_size, 3]``: :func:`decode_over_white` of each file."""
+    decoded = tf.data.Dataset.from_tensor_slices(np.asarray(paths, dtype=str)).map(
+        lambda path: decode_over_white(path, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    return np.stack(list(decoded.as_numpy_iterator()))
 
 
 def as_text(value):
@@ -127,3 +132,39 @@ def image_splits(name):
         held_out = np.arange(len(images)) % 5 == 0
         return (images[~held_out], labels[~held_out]), (images[held_out], labels[held_out])
     raise ValueError(f"Unknown image data set {name!r}; choose fashion_mnist or mnist_5k.")
+
+
+# Chinese names of the picture categories, for zero-shot prompts ("一张{}的图片"). Emoji's 'Component' (the skin-tone
+# swatches) is no class of things and has none.
+EMOJI_CATEGORIES_ZH = {
+    "Smileys & Emotion": "笑脸和情感", "People & Body": "人物和身体", "Animals & Nature": "动物和自然",
+    "Food & Drink": "食物和饮料", "Travel & Places": "旅行和地点", "Activities": "活动", "Objects": "物品",
+    "Symbols": "符号", "Flags": "旗帜",
+}
+TUXPAINT_CATEGORIES_ZH = {
+    "animals": "动物", "clothes": "衣服", "food": "食物", "hobbies": "爱好", "household": "家居用品",
+    "medical": "医疗", "military": "军事", "naturalforces": "自然现象", "people": "人物", "plants": "植物",
+    "seasonal": "节日", "space": "太空", "sports": "运动", "symbols": "符号", "town": "城镇", "vehicles": "交通工具",
+}
+
+
+def picture_text_pairs(image_size=64, held_out_every=10):
+    """Emoji and Tux Paint pictures paired with their Chinese text, for image–text training and evaluation.
+
+    Emoji: the Chinese label and tags (``"猫脸：猫，脸"``); Tux Paint: the Chinese caption of each PNG stamp that
+    has one. Returns a dict of NumPy arrays, one row per pair: ``image`` uint8 ``[N, image_size, image_size, 3]``
+    (:func:`decode_over_white`), ``path`` (the picture file), ``text``, ``source`` (``emoji`` / ``tuxpaint``),
+    ``category`` and ``category_zh`` ('' where the category has no Chinese name), and ``held_out``: a stable
+    split, a picture is held out when the CRC-32 of ``source:image`` is 0 modulo ``held_out_every``.
+    """
+    rows = [("emoji", record["image"], f"{record['label_zh']}：{'，'.join(record['tags_zh'])}", record["category"],
+             EMOJI_CATEGORIES_ZH.get(record["category"], "")) for record in emoji_records()]
+    rows += [("tuxpaint", record["image"], record["caption_zh"], record["category"],
+              TUXPAINT_CATEGORIES_ZH.get(record["category"], "")) for record in tuxpaint_records()
+             if record["image"].endswith(".png") and record["caption_zh"]]
+    source, image, text, category, category_zh = (np.array(column) for column in zip(*rows))
+    paths = np.array([str(dataset_dir(name) / path) for name, path in zip(source, image)])
+    held_out = np.array([zlib.crc32(f"{name}:{path}".encode()) % held_out_every == 0
+                         for name, path in zip(source, image)])
+    return {"image": decode_files(paths, image_size), "path": paths, "text": text, "source": source,
+            "category": category, "category_zh": category_zh, "held_out": held_out}

@@ -6,10 +6,13 @@ from tfcl.models.momentum import MomentumContrastiveModel
 from tfcl.models.moco import MoCo
 from tfcl.models.byol import BYOL
 from tfcl.models.cdtom import CDTOM
+from tfcl.models.clip import CLIP
 from tfcl.models.simcse import SimCSE
 from tfcl.models.simsiam import SimSiam
 from tfcl.models.swav import SwAV
 from tfcl.models.barlow_twins import BarlowTwins
+from tfcl.models.image_text import ImageTextModel
+from tfcl.models.wenlan import WenLan
 
-__all__ = ["BYOL", "BarlowTwins", "CDTOM", "ContrastiveModel", "MoCo", "MomentumContrastiveModel", "SimCLR", "SimCSE", "SimSiam",
-           "SwAV"]
+__all__ = ["BYOL", "BarlowTwins", "CDTOM", "CLIP", "ContrastiveModel", "ImageTextModel", "MoCo", "MomentumContrastiveModel", "SimCLR", "SimCSE", "SimSiam",
+           "SwAV", "WenLan"]

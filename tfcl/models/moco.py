@@ -7,8 +7,21 @@ from tfcl.losses import moco_info_nce
 from tfcl.models.momentum import MomentumContrastiveModel
 
 
-def _unit_rows(shape, dtype=None):
+def unit_rows(shape, dtype=None):
+    """Initializer of a queue: random unit vectors, negatives that carry no information."""
     return tf.math.l2_normalize(keras.random.normal(shape, dtype=dtype), axis=-1)
+
+
+def add_queue(model, size, dim, name="queue"):
+    """A FIFO queue of ``size`` keys of width ``dim``: a non-trainable float32 variable of ``model``."""
+    return model.add_weight(shape=(size, dim), initializer=unit_rows, trainable=False, dtype="float32",
+                            autocast=False, name=name)
+
+
+def enqueue(queue, keys):
+    """Put the keys of the global batch (gathered across replicas) at the front of ``queue``; the oldest drop out."""
+    newest_first = tf.concat([distributed.gather(keys), queue], axis=0)
+    queue.assign(newest_first[:queue.shape[0]])
 
 
 @keras.saving.register_keras_serializable(package="tfcl")
@@ -31,16 +44,14 @@ class MoCo(MomentumContrastiveModel):
     def build(self, input_shape):
         super().build(input_shape)
         dim = self.projection_shape(input_shape)[-1]
-        self.queue = self.add_weight(shape=(self.queue_size, dim), initializer=_unit_rows, trainable=False,
-                                     dtype="float32", autocast=False, name="queue")
+        self.queue = add_queue(self, self.queue_size, dim)
 
     def compute_contrastive_loss(self, views, training):
         queries = tf.math.l2_normalize(tf.cast(self.project(views[0], training=training), tf.float32), axis=-1)
         keys = tf.math.l2_normalize(tf.cast(self.target_project(views[1], training=training), tf.float32), axis=-1)
         loss = moco_info_nce(queries, keys, self.queue, self.temperature)
         if training:
-            newest_first = tf.concat([distributed.gather(keys), self.queue], axis=0)
-            self.queue.assign(newest_first[:self.queue_size])
+            enqueue(self.queue, keys)
         return loss, (queries, keys)
 
     def get_config(self):

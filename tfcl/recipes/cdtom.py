@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfcl.apps.weibo import export_weibo_model
 from tfcl.callbacks import CollapseGuard
 from tfcl.data import weibo
 from tfcl.heads import MLPHead
@@ -25,6 +26,7 @@ from tfcl.text import TextEncoder, learn_vocabulary
 from tfcl.training import cosine_adamw
 
 MAX_TOPICS_PER_POST = 5
+TOPIC_INDEX = "combined"  # the topic keys of the exported model (tfcl.apps.weibo.topic_keys)
 
 
 def read_topic_vocabulary(path):
@@ -110,7 +112,7 @@ def build_cdtom(vocabulary, *, shared_towers=False, document_length=64, topic_le
 
 
 def train_cdtom(train_files, eval_files, topic_vocabulary_file, out_dir, *, strategy=None, epochs=10, batch_size=64,
-                steps_per_epoch=None, learning_rate=5e-4, weight_decay=0.01, vocabulary="learned",
+                steps_per_epoch=None, learning_rate=5e-4, weight_decay=0.01, patience=1, vocabulary="learned",
                 vocabulary_size=8000, max_topics_per_post=MAX_TOPICS_PER_POST, seed=0, verbose=1, callbacks=(),
                 **model_options):
     """Train CD-TOM on ingested TFRecords; returns ``(model, history)``.
@@ -124,6 +126,9 @@ def train_cdtom(train_files, eval_files, topic_vocabulary_file, out_dir, *, stra
       strategy: a ``tf.distribute`` strategy (default: the current one); ``batch_size`` is global.
       steps_per_epoch: default one pass over the training pairs.
       learning_rate, weight_decay: AdamW, linear warm-up then cosine decay over the run.
+      patience: with ``eval_files``, stop once the validation loss has not improved for ``patience`` epochs and
+        keep the weights of its best epoch (Keras ``EarlyStopping``; a resumed run only knows the epochs since it
+        resumed). ``None``: train every epoch and keep the last weights.
       vocabulary: ``"learned"`` (WordPiece of ``vocabulary_size`` learned from the training documents and
         topics), or a token list or ``vocab.txt`` path (e.g. the BERT-Chinese one).
       callbacks: extra Keras callbacks.
@@ -150,6 +155,8 @@ def train_cdtom(train_files, eval_files, topic_vocabulary_file, out_dir, *, stra
         keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
         CollapseGuard(model.projector.output_dim),
+        *([] if validation is None or patience is None else
+          [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]),
         *callbacks,
     ]
     history = model.fit(pair_batches(train_pairs, model, batch_size, shuffle_seed=seed), epochs=epochs,
@@ -158,3 +165,18 @@ def train_cdtom(train_files, eval_files, topic_vocabulary_file, out_dir, *, stra
     model.save(out_dir / "model.keras")
     (out_dir / "history.json").write_text(json.dumps(history.history, indent=1, default=float))
     return model, history
+
+
+def export_cdtom(model, train_posts, topics, path, topic_index=TOPIC_INDEX, k=10,
+                 max_topics_per_post=MAX_TOPICS_PER_POST):
+    """Write the Weibo SavedModel of a trained CD-TOM (:func:`tfcl.apps.export_weibo_model`); returns ``path``.
+
+    The similar-post index holds the ``train_posts`` (:class:`tfcl.data.weibo.WeiboPost`) with a document; the
+    topic keys come from the ones CD-TOM trains on (tag spam is left out here too).
+    """
+    index = [post for post in train_posts if post.document]
+    known = set(topics)
+    trained_on = [post.topics if len(known.intersection(post.topics)) <= max_topics_per_post else ()
+                  for post in index]
+    return export_weibo_model(model, topics, [post.id for post in index], [post.document for post in index], path,
+                              k=k, topic_index=topic_index, post_topics=trained_on)

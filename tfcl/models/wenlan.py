@@ -1,0 +1,71 @@
+"""WenLan / BriVL: CLIP's two towers with MoCo's momentum targets and queues, one queue per modality."""
+import keras
+import tensorflow as tf
+
+from tfcl.losses.wenlan import wenlan_loss
+from tfcl.models.image_text import ImageTextModel
+from tfcl.models.moco import add_queue, enqueue
+from tfcl.models.momentum import MomentumContrastiveModel, _target_copy
+from tfcl.text import TextEncoder
+
+
+def _target_text_tower(tower):
+    """A momentum copy of a :class:`TextEncoder`: its own BERT weights, the online tower's tokenizer (no weights)."""
+    return TextEncoder(tower.preprocessor, _target_copy(tower.backbone), pooling=tower.pooling,
+                       name=f"target_{tower.name}")
+
+
+@keras.saving.register_keras_serializable(package="tfcl")
+class WenLan(ImageTextModel, MomentumContrastiveModel):
+    """Huo et al. 2021 (BriVL): image queries against the momentum text keys of the batch and a queue of past text
+    keys, text queries symmetrically against image keys; L = CE_i2t + CE_t2i (:func:`wenlan_loss`).
+
+    Both towers have momentum copies (EMA after every optimizer step, see :class:`MomentumContrastiveModel`) and
+    both queues are non-trainable variables of the model: ``.keras`` files and weight checkpoints keep them. The
+    keys of the global batch (gathered across replicas) are enqueued after the loss, newest first. ``pair_ids``
+    in a batch are accepted and not used: the other keys of the batch are no candidates here (as in MoCo).
+    """
+
+    def __init__(self, encoder, projector, text_encoder, text_projector, temperature=0.07, queue_size=9600,
+                 base_momentum=0.99, total_steps=None, **kwargs):
+        super().__init__(encoder, projector, text_encoder, text_projector, base_momentum=base_momentum,
+                         total_steps=total_steps, **kwargs)
+        self.temperature = temperature
+        self.queue_size = queue_size
+        self.target_text_encoder = _target_text_tower(text_encoder)
+        self.target_text_projector = _target_copy(text_projector)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if not self.target_text_projector.built:
+            self.target_text_projector.build(self.target_text_encoder.compute_output_shape((None,)))
+        for target in self.target_text_encoder.weights + self.target_text_projector.weights:
+            target.trainable = False
+        dim = self.projection_shape(input_shape)[-1]
+        self.image_queue = add_queue(self, self.queue_size, dim, "image_queue")
+        self.text_queue = add_queue(self, self.queue_size, dim, "text_queue")
+
+    def _online_target_pairs(self):
+        text_pairs = zip(self.text_encoder.weights + self.text_projector.weights,
+                         self.target_text_encoder.weights + self.target_text_projector.weights)
+        return [*super()._online_target_pairs(), *text_pairs]
+
+    def target_embed_texts(self, texts, training=False):
+        features = self.target_text_encoder(texts, training=training)
+        return tf.stop_gradient(tf.math.l2_normalize(self.target_text_projector(features, training=training), -1))
+
+    def compute_contrastive_loss(self, views, training):
+        images, texts, _ = self.unpack(views)
+        z_images = tf.cast(self.embed_images(images, training=training), tf.float32)
+        z_texts = tf.cast(self.embed_texts(texts, training=training), tf.float32)
+        image_keys = tf.math.l2_normalize(tf.cast(self.target_project(images, training=training), tf.float32), -1)
+        text_keys = tf.cast(self.target_embed_texts(texts, training=training), tf.float32)
+        loss = wenlan_loss(z_images, z_texts, image_keys, text_keys, self.image_queue, self.text_queue,
+                           self.temperature)
+        if training:
+            enqueue(self.image_queue, image_keys)
+            enqueue(self.text_queue, text_keys)
+        return loss, (z_images, z_texts)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "queue_size": self.queue_size}
