@@ -419,11 +419,12 @@ class ModelServer:
         return self
 
     def stop(self, grace=None):
-        """Stop taking calls, let those in flight finish for up to ``grace`` seconds, and stop polling."""
+        """Stop taking calls, let those in flight finish for up to ``grace`` seconds, and stop polling (a version
+        still loading gets ``grace`` seconds too; the poller is a daemon thread, so it never holds up the exit)."""
         self._stopping.set()
         self._grpc.stop(grace).wait()
         if self._poller.is_alive():
-            self._poller.join()
+            self._poller.join(grace)
 
     def wait(self):
         """Block until the server stops."""
