@@ -1,5 +1,6 @@
 """``tfcl serve``: TF Serving's gRPC API from the embedded server (flags named as ``tensorflow_model_server``'s)."""
 import logging
+import signal
 
 
 def register(subparsers):
@@ -46,6 +47,9 @@ def run(args):
         config, host=args.host, port=args.port, poll_seconds=args.poll_seconds, max_threads=args.grpc_max_threads
     ).start()
     print(f"Serving {', '.join(server.models)} on {server.address} (Ctrl-C to stop)", flush=True)
+    # SIGINT and SIGTERM stop the server even when a launcher started it with SIGINT ignored (which Python inherits)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
     try:
         server.wait()
     except KeyboardInterrupt:
