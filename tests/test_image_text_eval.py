@@ -102,3 +102,25 @@ def test_recipe_trains_saves_and_evaluates(method, tmp_path):
     assert metrics["pairs"] == 12 and set(metrics) >= {"i2t_recall@1", "t2i_median_rank", "zero_shot_emoji",
                                                        "zero_shot_tuxpaint"}
     assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_cli_trains_clip_and_exports_the_picture_model(tmp_path):
+    """``tfcl train clip`` on the emoji / Tux Paint pairs: checkpoints, metrics, and a SavedModel whose
+    ``posts_for_picture`` finds a picture's own text among all pairs' texts."""
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    out = tmp_path / "clip"
+    result = subprocess.run([sys.executable, "-m", "tfcl.cli", "train", "clip", "--epochs", "1", "--steps-per-epoch",
+                             "2", "--batch-size", "16", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pairs"] == int(picture_text_pairs(16)["held_out"].sum())
+    served = tf.saved_model.load(str(out / "picture_model"))
+    assert {"pictures_for_post", "posts_for_picture", "embed_post", "embed_picture"} <= set(served.signatures)
+    pairs = picture_text_pairs(16)
+    answer = served.signatures["posts_for_picture"](pictures=tf.constant([open(pairs["path"][0], "rb").read()]))
+    assert answer["post_ids"].shape == (1, 10) and np.all(np.diff(answer["scores"].numpy()) <= 1e-6)
+    assert answer["post_ids"].numpy()[0][0].decode().split(":")[0] in {"emoji", "tuxpaint"}

