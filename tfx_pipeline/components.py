@@ -1,4 +1,4 @@
-"""The pipeline's own components: the Weibo ExampleGen, its schema, the anomalies gate and the retrieval evaluator.
+"""The pipeline's own components: the Weibo ExampleGen, its schema, the anomalies gate and the retrieval evaluators.
 
 * :class:`WeiboExampleGen` is a ``FileBasedExampleGen`` (TFX's driver resolves spans and fingerprints the input
   files, so an unchanged input hits the cache, locally and on Kubeflow) whose executor runs the Beam ingestion
@@ -10,6 +10,8 @@
 * :func:`RetrievalEvaluator` scores the exported model's signatures on the eval split with
   :mod:`tfcl.eval.retrieval` and writes a ``ModelBlessing`` the standard Pusher and ``LatestBlessedModelStrategy``
   read: blessed when the metric clears the threshold and is not below the last blessed model's on the same split.
+* :func:`PictureRetrievalEvaluator` does the same for W-CLIP: post → pictures and picture → posts retrieval on the
+  eval split's (post, picture) pairs (:mod:`tfcl.recipes.wclip`). Both decide and write with :func:`judge`.
 """
 import json
 import os
@@ -17,6 +19,7 @@ import os
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from tfx import types
 from tfx import v1 as tfx
@@ -31,6 +34,7 @@ from tfx.utils import io_utils, path_utils, proto_utils
 
 from tfcl.data import weibo, weibo_ingest
 from tfcl.eval import retrieval
+from tfcl.recipes import wclip
 
 InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
@@ -321,42 +325,39 @@ def blessing_reasons(metric, value, threshold, baseline_value=None):
     return reasons
 
 
-@tfx.dsl.components.component
-def RetrievalEvaluator(
-    examples: InputArtifact[standard_artifacts.Examples],
-    model: InputArtifact[standard_artifacts.Model],
-    topic_vocabulary: InputArtifact[TopicVocabulary],
-    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
-    threshold: Parameter[float],
-    metric: Parameter[str] = "hit@5",
-    baseline_model: InputArtifact[standard_artifacts.Model] = None,
-):
-    """Bless ``model`` when its ``metric`` on the eval split is at least ``threshold`` and, if there is a last
-    blessed model (``baseline_model``, from ``LatestBlessedModelStrategy``), at least that model's on the same split.
+def serving_dir(model):
+    """The SavedModel directory of a ``Model`` artifact."""
+    return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
 
-    Writes ``metrics.json`` (model, baseline, TF-IDF reference, decision) into ``evaluation``, and ``BLESSED`` or
-    ``NOT_BLESSED`` with the ``blessed``/``current_model_id``/``baseline_model_id`` properties into ``blessing``.
+
+def signature_names(model_dir):
+    """The signature names of a SavedModel, read from its ``saved_model.pb`` (without loading it)."""
+    saved_model = saved_model_pb2.SavedModel.FromString(
+        io_utils.read_bytes_file(os.path.join(model_dir, "saved_model.pb")))
+    return {name for graph in saved_model.meta_graphs for name in graph.signature_def}
+
+
+def judge(model, baseline_model, evaluate, evaluation, blessing, *, metric, threshold, kind_signature, **references):
+    """Score ``model`` (and ``baseline_model``, the last blessed one, if any) with ``evaluate`` (a SavedModel
+    directory → metrics), decide the blessing (:func:`blessing_reasons`) and write both artifacts.
+
+    ``evaluation`` gets ``metrics.json`` (model, baseline, ``references``, decision) and the model's metrics as
+    float properties; ``blessing`` gets ``BLESSED`` or ``NOT_BLESSED`` and the ``blessed``/``current_model_id``/
+    ``baseline_model_id`` properties the Pusher and ``LatestBlessedModelStrategy`` read. A baseline without the
+    ``kind_signature`` is another trainer's (compiled for Kubeflow V2, the resolver does not keep to one trainer's
+    models): it is ignored, and the report says so.
     """
-    vocabulary = read_topic_vocabulary(topic_vocabulary)
-    train_posts = split_posts(examples, "train")
-    queries = evaluation_queries(split_posts(examples, "eval"), vocabulary)
-    if not queries:
-        raise ValueError("no eval post carries a topic of the vocabulary: nothing to evaluate")
-    index_topics = {post.id: post.topics for post in train_posts}
-
-    def metrics_of(artifact):
-        model_dir = path_utils.serving_model_path(artifact.uri, path_utils.is_old_model_artifact(artifact))
-        return evaluate_retrieval(model_dir, queries, index_topics, vocabulary)
-
-    report = {"metric": metric, "threshold": threshold, "model": metrics_of(model), "baseline": None,
-              "tfidf": tfidf_reference(train_posts, queries, vocabulary)}
+    report = {"metric": metric, "threshold": threshold, "model": evaluate(serving_dir(model)), "baseline": None,
+              **references}
     if metric not in report["model"]:
         raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(report['model'])}")
+    if baseline_model is not None and kind_signature not in signature_names(serving_dir(baseline_model)):
+        report["baseline_ignored"] = f"model {baseline_model.id} has no {kind_signature} signature"
+        baseline_model = None
     if baseline_model is not None:
         # On a re-run with unchanged inputs the cached Trainer's model is the last blessed model itself.
         same_model = baseline_model.id == model.id
-        report["baseline"] = report["model"] if same_model else metrics_of(baseline_model)
+        report["baseline"] = report["model"] if same_model else evaluate(serving_dir(baseline_model))
         blessing.set_string_custom_property("baseline_model", baseline_model.uri)
         blessing.set_int_custom_property("baseline_model_id", baseline_model.id)
     value = report["model"][metric]
@@ -373,3 +374,55 @@ def RetrievalEvaluator(
     blessing.set_int_custom_property("current_model_id", model.id)
     blessing.set_float_custom_property(metric, value)
     blessing.set_string_custom_property("reasons", "; ".join(reasons))
+
+
+@tfx.dsl.components.component
+def RetrievalEvaluator(
+    examples: InputArtifact[standard_artifacts.Examples],
+    model: InputArtifact[standard_artifacts.Model],
+    topic_vocabulary: InputArtifact[TopicVocabulary],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    threshold: Parameter[float],
+    metric: Parameter[str] = "hit@5",
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+):
+    """Bless the CD-TOM ``model`` when its ``metric`` on the eval split is at least ``threshold`` and, if there is a
+    last blessed model (``baseline_model``, from ``LatestBlessedModelStrategy``), at least that model's on the same
+    split (:func:`judge`; the reference in ``metrics.json``: the TF-IDF baseline, :func:`tfidf_reference`).
+    """
+    vocabulary = read_topic_vocabulary(topic_vocabulary)
+    train_posts = split_posts(examples, "train")
+    queries = evaluation_queries(split_posts(examples, "eval"), vocabulary)
+    if not queries:
+        raise ValueError("no eval post carries a topic of the vocabulary: nothing to evaluate")
+    index_topics = {post.id: post.topics for post in train_posts}
+    judge(model, baseline_model, lambda model_dir: evaluate_retrieval(model_dir, queries, index_topics, vocabulary),
+          evaluation, blessing, metric=metric, threshold=threshold, kind_signature="predict_topics",
+          tfidf=tfidf_reference(train_posts, queries, vocabulary))
+
+
+@tfx.dsl.components.component
+def PictureRetrievalEvaluator(
+    examples: InputArtifact[standard_artifacts.Examples],
+    model: InputArtifact[standard_artifacts.Model],
+    evaluation: OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    threshold: Parameter[float],
+    picture_root: Parameter[str],
+    metric: Parameter[str] = "t2i_recall@5",
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+):
+    """Bless the W-CLIP ``model`` as :class:`RetrievalEvaluator` blesses CD-TOM's (:func:`judge`), on the
+    post ↔ picture retrieval of the eval split's pairs (:func:`tfcl.recipes.wclip.evaluate_wclip`; ``t2i``: post →
+    pictures, ``i2t``: picture → posts). Relative picture paths are under ``picture_root``. ``metrics.json`` also
+    holds the chance level of each recall (:func:`tfcl.recipes.wclip.chance_metrics`) and the eval split's picture
+    counts (set-aside references by reason).
+    """
+    posts = split_posts(examples, "eval")
+    pairs = wclip.post_picture_pairs(posts, picture_root)
+    if not len(pairs["text"]):
+        raise wclip.NoPicturePairs(f"no eval post has a usable picture: {wclip.pairs_report(pairs, posts)}")
+    judge(model, baseline_model, lambda model_dir: wclip.evaluate_wclip(model_dir, posts, picture_root),
+          evaluation, blessing, metric=metric, threshold=threshold, kind_signature="posts_for_picture",
+          chance=wclip.chance_metrics(wclip.retrieval_entities(pairs)[2]), pictures=wclip.pairs_report(pairs, posts))

@@ -1,28 +1,43 @@
-"""The Weibo CD-TOM pipeline: ingest → statistics → schema → validation → train → evaluate → push.
+"""The Weibo pipeline: ingest → statistics → schema → validation → train → evaluate → push, for CD-TOM (posts →
+topics, similar posts) and, with ``pictures``, W-CLIP (posts ↔ pictures).
 
 ::
 
-    WeiboExampleGen ──examples──────┬─ StatisticsGen ─ ExampleValidator ─ AnomaliesGate ─┐ (runs before)
-      ├─ dead_letters               │   WeiboSchemaGen ─┘  (or ImportSchemaGen)            │
-      └─ topic_vocabulary ──┐       ├─ Trainer (trainer_module.run_fn) ─ model ◄───────────┘
-                            └───────┴─ RetrievalEvaluator ◄─ latest blessed model (Resolver)
-                                         └─ blessing ─ Pusher → <serving_model_dir>/<model_name>/<version>/
+    WeiboExampleGen ──examples──────┬─ StatisticsGen ─ ExampleValidator ─ AnomaliesGate (runs before the trainers)
+      ├─ dead_letters               │   WeiboSchemaGen ─┘  (or ImportSchemaGen)
+      └─ topic_vocabulary ──┐       ├─ Trainer (trainer_module.run_fn) ─ model
+                            └───────┼─ RetrievalEvaluator ◄─ latest blessed Trainer model (Resolver)
+                                    │    └─ blessing ─ Pusher → <serving_model_dir>/<model_name>/<version>/
+                                    │  with pictures:
+                                    ├─ wclip_trainer (wclip_trainer_module.run_fn) ─ model
+                                    └─ PictureRetrievalEvaluator ◄─ latest blessed wclip_trainer model (Resolver)
+                                         └─ blessing ─ wclip_pusher → <serving_model_dir>/weibo_pictures/<version>/
+
+Each resolver reads only its own trainer's models, so neither evaluator compares with the other branch's model.
+(Compiled for Kubeflow V2, TFX's resolver tasks query every blessed model of the pipeline; the evaluators then
+ignore a baseline of the other kind, see :func:`tfx_pipeline.components.judge`.)
 """
 import os
 
 from tfx import v1 as tfx
 
-from tfx_pipeline.components import AnomaliesGate, RetrievalEvaluator, WeiboExampleGen, WeiboSchemaGen
+from tfx_pipeline.components import (AnomaliesGate, PictureRetrievalEvaluator, RetrievalEvaluator, WeiboExampleGen,
+                                     WeiboSchemaGen)
 
-MODEL_NAME = "weibo_topics"  # the model's name in serving/models.config
-TRAINER_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainer_module.py")
+MODEL_NAME = "weibo_topics"  # the models' names in serving/models.config
+PICTURE_MODEL_NAME = "weibo_pictures"
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRAINER_MODULE = os.path.join(HERE, "trainer_module.py")
+WCLIP_TRAINER_MODULE = os.path.join(HERE, "wclip_trainer_module.py")
+PICTURE_DEFAULTS = {"trainer_config": None, "threshold": 0.5, "metric": "t2i_recall@5"}
 
 
 def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, metadata_path=None,
                     beam_pipeline_args=(), trainer_config=None, threshold=0.5, *, input_pattern="*",
                     metric="hit@5", eval_fraction=0.1, min_topic_count=5, min_examples=10, schema_path=None,
-                    model_name=MODEL_NAME, enable_cache=True):
-    """A ``tfx.dsl.Pipeline`` training CD-TOM on the Weibo exports under ``data_root`` and pushing it to serving.
+                    model_name=MODEL_NAME, enable_cache=True, pictures=None):
+    """A ``tfx.dsl.Pipeline`` training CD-TOM (and W-CLIP, with ``pictures``) on the Weibo exports under
+    ``data_root`` and pushing the blessed models to serving.
 
     Args:
       pipeline_name, pipeline_root: as ``tfx.dsl.Pipeline``'s.
@@ -39,6 +54,11 @@ def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, 
       schema_path: a curated ``schema.pbtxt`` to validate against (``ImportSchemaGen``) instead of
         :func:`WeiboSchemaGen`'s.
       enable_cache: re-use the results of executions whose inputs and parameters are unchanged.
+      pictures: ``None`` (no W-CLIP branch), or the branch's options (each optional): ``trainer_config`` (the
+        W-CLIP Trainer's ``custom_config``, see :mod:`tfx_pipeline.wclip_trainer_module`), ``threshold`` and
+        ``metric`` (default ``t2i_recall@5``, post → pictures) of :func:`PictureRetrievalEvaluator`, and
+        ``picture_root`` (default ``data_root``: relative picture paths lie next to the exports). Blessed W-CLIP
+        models are pushed to ``<serving_model_dir>/weibo_pictures/<version>/``.
     """
     example_gen = WeiboExampleGen(input_base=data_root, pattern=input_pattern, eval_fraction=eval_fraction,
                                   min_topic_count=min_topic_count)
@@ -50,18 +70,9 @@ def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, 
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
-    trainer = tfx.components.Trainer(
-        module_file=TRAINER_MODULE,
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        custom_config={"min_topic_count": min_topic_count, **(trainer_config or {})},
-    )
-    trainer.add_upstream_node(anomalies_gate)
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    trainer = gated_trainer(TRAINER_MODULE, example_gen, schema_gen, anomalies_gate,
+                            {"min_topic_count": min_topic_count, **(trainer_config or {})})
+    latest_blessed_model = latest_blessed_model_resolver(trainer).with_id("latest_blessed_model_resolver")
     evaluator = RetrievalEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -70,14 +81,12 @@ def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, 
         threshold=threshold,
         metric=metric,
     )
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=os.path.join(serving_model_dir, model_name))),
-    )
+    pusher = blessed_model_pusher(trainer, evaluator, os.path.join(serving_model_dir, model_name))
     components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, trainer,
                   latest_blessed_model, evaluator, pusher]
+    if pictures is not None:
+        components += picture_branch(example_gen, schema_gen, anomalies_gate, serving_model_dir,
+                                     **{**PICTURE_DEFAULTS, "picture_root": data_root, **pictures})
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
@@ -86,4 +95,53 @@ def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, 
         metadata_connection_config=(
             tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path) if metadata_path else None),
         beam_pipeline_args=list(beam_pipeline_args),
+    )
+
+
+def picture_branch(example_gen, schema_gen, anomalies_gate, serving_model_dir, *, trainer_config, threshold, metric,
+                   picture_root):
+    """The W-CLIP components: Trainer ``wclip_trainer``, its resolver, :func:`PictureRetrievalEvaluator`, Pusher
+    ``wclip_pusher`` to ``<serving_model_dir>/weibo_pictures``."""
+    trainer = gated_trainer(WCLIP_TRAINER_MODULE, example_gen, schema_gen, anomalies_gate,
+                            {"picture_root": picture_root, **(trainer_config or {})}).with_id("wclip_trainer")
+    latest_blessed_model = latest_blessed_model_resolver(trainer).with_id("latest_blessed_wclip_resolver")
+    evaluator = PictureRetrievalEvaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        threshold=threshold,
+        metric=metric,
+        picture_root=picture_root,
+    )
+    pusher = blessed_model_pusher(trainer, evaluator, os.path.join(serving_model_dir, PICTURE_MODEL_NAME))
+    return [trainer, latest_blessed_model, evaluator, pusher.with_id("wclip_pusher")]
+
+
+def gated_trainer(module_file, example_gen, schema_gen, anomalies_gate, custom_config):
+    """A Trainer of ``module_file``'s ``run_fn`` on the ingested examples, run only after the anomalies gate."""
+    trainer = tfx.components.Trainer(module_file=module_file, examples=example_gen.outputs["examples"],
+                                     schema=schema_gen.outputs["schema"], custom_config=custom_config)
+    trainer.add_upstream_node(anomalies_gate)
+    return trainer
+
+
+def latest_blessed_model_resolver(trainer):
+    """A resolver of the latest blessed model of ``trainer`` (and its blessing): the model channel is restricted to
+    that trainer's ``model`` output, and a blessing names its model (``current_model_id``), so no other trainer's
+    model or blessing is picked."""
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer.id,
+                              output_key="model"),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    )
+
+
+def blessed_model_pusher(trainer, evaluator, base_directory):
+    """A Pusher of ``trainer``'s model, when ``evaluator`` blessed it, to ``base_directory/<version>/``."""
+    return tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=base_directory)),
     )

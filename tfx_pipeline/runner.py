@@ -65,18 +65,29 @@ def metadata_store(metadata_path):
     return mlmd.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
 
 
-def latest_output(metadata_path, step, key, artifact_type):
-    """The ``key`` output (a ``artifact_type``) of the newest execution of ``step`` (a component's class name, e.g.
-    ``"Trainer"``) in a local run's metadata, cached executions included; None if there is none."""
+def node_executions(metadata_path):
+    """``{node id: executions, oldest first}`` of a local run's metadata; a node id is a component's id (its class
+    name unless set with ``.with_id``: ``"Trainer"``, ``"wclip_trainer"``, ``"RetrievalEvaluator"``, ...)."""
+    store = metadata_store(metadata_path)
+    pipelines = [context.name for context in store.get_contexts_by_type("pipeline")]
+    executions = {}
+    for context in store.get_contexts_by_type("node"):  # named <pipeline name>.<node id>
+        pipeline = next(name for name in pipelines if context.name.startswith(name + "."))
+        executions.setdefault(context.name[len(pipeline) + 1:], []).extend(
+            store.get_executions_by_context(context.id))
+    return {node: sorted(runs, key=lambda execution: execution.id) for node, runs in executions.items()}
+
+
+def latest_output(metadata_path, node, key, artifact_type):
+    """The ``key`` output (a ``artifact_type``) of the newest execution of ``node`` (a component's id, see
+    :func:`node_executions`) in a local run's metadata, cached executions included; None if there is none."""
     from ml_metadata.proto import metadata_store_pb2
 
-    store = metadata_store(metadata_path)
-    step_types = [kind.id for kind in store.get_execution_types() if kind.name.rsplit(".", 1)[-1] == step]
-    executions = [execution for execution in store.get_executions() if execution.type_id in step_types]
+    executions = node_executions(metadata_path).get(node)
     if not executions:
         return None
-    newest = max(executions, key=lambda execution: execution.id)
-    ids = [event.artifact_id for event in store.get_events_by_execution_ids([newest.id])
+    store = metadata_store(metadata_path)
+    ids = [event.artifact_id for event in store.get_events_by_execution_ids([executions[-1].id])
            if event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps[0].key == key]
     if not ids:
         return None

@@ -51,10 +51,15 @@ def run_fn(fn_args):
     topics = write_topic_vocabulary(train_posts, min_topic_count, vocabulary_file)
     model, _ = train_cdtom(train_files, eval_files, vocabulary_file, fn_args.model_run_dir, strategy=strategy,
                            verbose=2, **config)
-    # Under multi-worker training every task saves (saving is collective); only the chief's copy is kept.
+    export_on_chief(strategy, fn_args.serving_model_dir, lambda path: export_cdtom(
+        model, train_posts, topics, path, topic_index, top_k, config.get("max_topics_per_post", MAX_TOPICS_PER_POST)))
+
+
+def export_on_chief(strategy, serving_model_dir, export):
+    """``export(path)`` into ``serving_model_dir``. Under multi-worker training every task saves (saving is
+    collective): the other tasks export to a temporary directory, then delete it."""
     keep = strategy.extended.should_checkpoint
-    export_dir = fn_args.serving_model_dir if keep else tempfile.mkdtemp(prefix="tfcl-export-")
-    export_cdtom(model, train_posts, topics, export_dir, topic_index, top_k,
-                 config.get("max_topics_per_post", MAX_TOPICS_PER_POST))
+    export_dir = serving_model_dir if keep else tempfile.mkdtemp(prefix="tfcl-export-")
+    export(export_dir)
     if not keep:
         tf.io.gfile.rmtree(export_dir)

@@ -97,30 +97,44 @@ def evaluate_image_text(model, pairs, batch_size=256):
     return metrics
 
 
-def train_image_text(method, pairs, vocabulary, out_dir, *, epochs=10, batch_size=64, steps_per_epoch=None,
-                     learning_rate=1e-3, weight_decay=0.05, time_budget=None, budget_clock="wall", strategy=None,
-                     seed=0, verbose=1, **model_options):
-    """Train CLIP or WenLan on the pairs not held out; returns ``(model, history)``.
-
-    ``out_dir`` gets what :func:`tfcl.training.fit_and_save` writes (resume from ``backup/``, TensorBoard logs,
-    ``model.keras``, ``history.json``) and ``metrics.json`` (:func:`evaluate_image_text`). AdamW with warm-up and
-    cosine decay over ``epochs × steps_per_epoch``; with ``time_budget`` (seconds on ``budget_clock``, see
-    :class:`tfcl.callbacks.TimeBudget`) a constant rate instead, as the number of steps is not known. ``**model_options`` go to :func:`build_image_text_model`.
-    """
+def fit_pairs(build, batches, out_dir, *, strategy=None, epochs, steps_per_epoch, learning_rate, weight_decay,
+              time_budget=None, budget_clock="wall", verbose=1):
+    """Build (``build(synchronized_bn)``, under ``strategy``'s scope), compile and fit an image–text model on
+    ``batches(model)``; returns ``(model, history)``. AdamW with warm-up and cosine decay over
+    ``epochs × steps_per_epoch``, or, with ``time_budget`` (seconds on ``budget_clock``, see
+    :class:`tfcl.callbacks.TimeBudget`), a constant rate, as the number of steps is not known. ``out_dir`` gets what
+    :func:`tfcl.training.fit_and_save` writes (resume from ``backup/``, TensorBoard logs, ``model.keras``,
+    ``history.json``)."""
     strategy = strategy or tf.distribute.get_strategy()
-    train = ~pairs["held_out"]
-    steps_per_epoch = steps_per_epoch or int(train.sum()) // batch_size
     with strategy.scope():
-        model = build_image_text_model(method, vocabulary, seed=seed,
-                                       synchronized_bn=strategy.num_replicas_in_sync > 1, **model_options)
+        model = build(strategy.num_replicas_in_sync > 1)
         optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay) if time_budget
                      else cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay))
         model.compile(optimizer=optimizer)
-    texts = pairs["text"][train]
-    dataset = pair_batches(pairs["image"][train], texts, model, batch_size, pair_ids_of(texts), shuffle_seed=seed)
-    history = fit_and_save(model, dataset, out_dir=out_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
+    history = fit_and_save(model, batches(model), out_dir=out_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
                            embedding_dim=model.projector.output_dim, time_budget=time_budget,
                            budget_clock=budget_clock, verbose=verbose)
+    return model, history
+
+
+def train_image_text(method, pairs, vocabulary, out_dir, *, epochs=10, batch_size=64, steps_per_epoch=None,
+                     learning_rate=1e-3, weight_decay=0.05, time_budget=None, budget_clock="wall", strategy=None,
+                     seed=0, verbose=1, **model_options):
+    """Train CLIP or WenLan on the pairs not held out (:func:`fit_pairs`); returns ``(model, history)``.
+
+    ``out_dir`` also gets ``metrics.json`` (:func:`evaluate_image_text`). ``**model_options`` go to
+    :func:`build_image_text_model`.
+    """
+    train = ~pairs["held_out"]
+    texts = pairs["text"][train]
+    model, history = fit_pairs(
+        lambda synchronized_bn: build_image_text_model(method, vocabulary, seed=seed, synchronized_bn=synchronized_bn,
+                                                       **model_options),
+        lambda model: pair_batches(pairs["image"][train], texts, model, batch_size, pair_ids_of(texts),
+                                   shuffle_seed=seed),
+        out_dir, strategy=strategy, epochs=epochs, steps_per_epoch=steps_per_epoch or int(train.sum()) // batch_size,
+        learning_rate=learning_rate, weight_decay=weight_decay, time_budget=time_budget, budget_clock=budget_clock,
+        verbose=verbose)
     metrics = evaluate_image_text(model, pairs)
     (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return model, history
