@@ -160,6 +160,7 @@ def write_outputs(rows, args):
             if "knn_top1_monitor" in row:  # the baselines, on the curve's 10k bank
                 axis.axhline(100 * row["knn_top1_monitor"], linestyle="--", linewidth=1, color="grey")
                 axis.annotate(row["method"], (0, 100 * row["knn_top1_monitor"]), fontsize=8)
+        axis.set_xlim(left=0)
         axis.set_xlabel("training time (min, " + ("wall clock" if args.clock == "wall" else "CPU time / cores") + ")")
         axis.set_ylabel("kNN top-1 (%), 10k bank")
         axis.set_title("Fashion-MNIST: kNN accuracy against training time")
@@ -178,7 +179,7 @@ def main():
                         help="budget clock: process CPU time / cores (robust to other jobs), or wall clock")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--encoder", default="resnet_cpu")
-    parser.add_argument("--eval-every", type=int, default=2, help="epochs between kNN curve points")
+    parser.add_argument("--eval-every", type=int, default=1, help="epochs between kNN curve points")
     parser.add_argument("--name", default="image_ssl", help="output file stem under benchmarks/results/")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
