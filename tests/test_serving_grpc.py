@@ -249,11 +249,13 @@ def test_server_binds_to_localhost_and_refuses_a_taken_port(model_dir):
 
 
 @embedded_only
-@pytest.mark.slow  # passes alone (23/23 in this file) but timed out waiting for the exit in 2 full-suite runs: see issue notes
 @pytest.mark.skipif("serve" not in COMMANDS, reason="tfcl.cli.COMMANDS does not list 'serve' yet")
-def test_tfcl_serve_answers_until_interrupted(client, model_dir):
+@pytest.mark.parametrize("inherited_sigint", [signal.SIG_DFL, signal.SIG_IGN], ids=["default", "ignored"])
+def test_tfcl_serve_answers_until_interrupted(client, model_dir, inherited_sigint):
+    """Also when its launcher ignores SIGINT (the child inherits that disposition, and Python then keeps it)."""
     command = [sys.executable, "-m", "tfcl.cli", "serve", "--model-name", MODEL_NAME, "--model-base-path", model_dir]
-    server = subprocess.Popen([*map(str, command), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([*map(str, command), "--port", "0"], stdout=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, inherited_sigint))
     try:
         banner = server.stdout.readline()
         assert banner.startswith(f"Serving {MODEL_NAME} on 127.0.0.1:"), banner

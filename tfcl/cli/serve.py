@@ -43,14 +43,16 @@ def run(args):
         config = read_model_config(args.model_config_file)
     else:
         config = single_model_config(args.model_name, args.model_base_path)
-    server = ModelServer(
-        config, host=args.host, port=args.port, poll_seconds=args.poll_seconds, max_threads=args.grpc_max_threads
-    ).start()
-    print(f"Serving {', '.join(server.models)} on {server.address} (Ctrl-C to stop)", flush=True)
-    # SIGINT and SIGTERM stop the server even when a launcher started it with SIGINT ignored (which Python inherits)
+    # SIGINT and SIGTERM stop the server even when a launcher started it with SIGINT ignored (which Python inherits);
+    # installed before the server starts, so a signal that follows the banner is never lost
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.default_int_handler)
+    server = ModelServer(
+        config, host=args.host, port=args.port, poll_seconds=args.poll_seconds, max_threads=args.grpc_max_threads
+    )
     try:
+        server.start()
+        print(f"Serving {', '.join(server.models)} on {server.address} (Ctrl-C to stop)", flush=True)
         server.wait()
     except KeyboardInterrupt:
         pass
