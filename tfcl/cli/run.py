@@ -216,7 +216,8 @@ def print_posts(post_ids, scores, posts_by_id):
 
 def print_picture_answers(client, model_name, eval_posts, posts_by_id, picture_root, top):
     """博文配图片 for the first held-out post with a usable picture, 图片配博文 for that picture (its bytes)."""
-    from tfcl.recipes.wclip import post_text, read_pictures, resolve_pictures
+    from tfcl.recipes.image_text import read_pictures
+    from tfcl.recipes.wclip import post_text, resolve_pictures
 
     found, _ = resolve_pictures(eval_posts, picture_root)
     if not found:

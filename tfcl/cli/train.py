@@ -85,13 +85,12 @@ def run_cdtom(args, strategy):
     """CD-TOM on ingested Weibo posts; exports the Weibo SavedModel (博文预测话题, 找相似博文) to OUT/weibo_model."""
     import tensorflow as tf
 
-    from tfcl.data import weibo
     from tfcl.data.weibo_ingest import TOPIC_VOCAB_FILE
     from tfcl.recipes.cdtom import export_cdtom, read_topic_vocabulary, train_cdtom
 
     if not args.weibo:
         raise SystemExit("tfcl train cdtom: --weibo DIR is required (the output of `tfcl ingest weibo ... --out DIR`)")
-    train_posts = [weibo.from_example(features) for features in weibo.load_split(args.weibo, "train")]
+    train_posts = ingested_posts(args.weibo, "train")
     files = {split: sorted(tf.io.gfile.glob(f"{args.weibo}/{split}/*.tfrecord.gz")) for split in ("train", "eval")}
     vocabulary_file = f"{args.weibo}/{TOPIC_VOCAB_FILE}"
     model, _ = train_cdtom(files["train"], files["eval"], vocabulary_file, args.out, strategy=strategy,
@@ -107,11 +106,9 @@ def run_image_text(args, strategy):
     split scored into OUT/metrics.json, set-aside picture references in OUT/picture_dead_letters.jsonl); exports the
     picture model (博文配图片 / 图片配博文 signatures) to OUT/picture_model."""
     if args.weibo:
-        from tfcl.data import weibo
         from tfcl.recipes.wclip import NEGATIVES, export_wclip, train_wclip
 
-        posts = {split: [weibo.from_example(features) for features in weibo.load_split(args.weibo, split)]
-                 for split in ("train", "eval")}
+        posts = {split: ingested_posts(args.weibo, split) for split in ("train", "eval")}
         negatives = {method: name for name, method in NEGATIVES.items()}[args.method]
         model, _ = train_wclip(posts["train"], posts["eval"], args.out, negatives=negatives,
                                picture_root=args.picture_root, strategy=strategy, epochs=args.epochs,
@@ -126,6 +123,13 @@ def run_image_text(args, strategy):
                                 steps_per_epoch=args.steps_per_epoch, strategy=strategy, verbose=1,
                                 **given(args, "batch_size", "learning_rate"))
     return export_image_text(model, pairs, f"{args.out}/picture_model")
+
+
+def ingested_posts(out_dir, split):
+    """The :class:`tfcl.data.weibo.WeiboPost` s of one split written by ``tfcl ingest weibo ... --out OUT_DIR``."""
+    from tfcl.data import weibo
+
+    return [weibo.from_example(features) for features in weibo.load_split(out_dir, split)]
 
 
 def given(args, *names):

@@ -81,6 +81,11 @@ def embed_in_batches(embed, inputs, batch_size=256):
                            for start in range(0, len(inputs), batch_size)])
 
 
+def read_pictures(paths):
+    """The bytes of each picture file (any file system ``tf.io.gfile`` reads)."""
+    return [tf.io.gfile.GFile(path, "rb").read() for path in paths]
+
+
 def evaluate_image_text(model, pairs, batch_size=256):
     """Retrieval both ways on the held-out pairs (:func:`retrieval_metrics`; pairs with the same text count as
     right answers) and zero-shot accuracy over each source's Chinese category names (``zero_shot_<source>``)."""
@@ -146,5 +151,4 @@ def export_image_text(model, pairs, path, k=10):
     from tfcl.apps.pictures import export_picture_model
 
     ids = [f"{source}:{Path(file).name}" for source, file in zip(pairs["source"], pairs["path"])]
-    pictures = [Path(file).read_bytes() for file in pairs["path"]]
-    return export_picture_model(model, ids, pictures, ids, list(pairs["text"]), path, k)
+    return export_picture_model(model, ids, read_pictures(pairs["path"]), ids, list(pairs["text"]), path, k)

@@ -28,7 +28,7 @@ from tfcl.data.cache import dataset_dir
 from tfcl.data.images import decode_files, emoji_records
 from tfcl.encoders.pictures import decode_picture
 from tfcl.eval.image_text import retrieval_metrics
-from tfcl.recipes.image_text import build_image_text_model, embed_in_batches, fit_pairs, pair_batches
+from tfcl.recipes.image_text import build_image_text_model, embed_in_batches, fit_pairs, pair_batches, read_pictures
 from tfcl.text import learn_vocabulary
 
 NEGATIVES = {"in_batch": "clip", "queue": "wenlan"}  # W-CLIP's negatives → the image-text method that has them
@@ -151,11 +151,6 @@ def retrieval_entities(pairs):
     gold = np.zeros((len(pictures), len(texts)), bool)
     gold[picture_of_pair, text_of_pair] = True
     return texts, pictures, gold
-
-
-def read_pictures(paths):
-    """The bytes of each file."""
-    return [tf.io.gfile.GFile(path, "rb").read() for path in paths]
 
 
 def pair_retrieval_metrics(embed_pictures, embed_texts, pairs, batch_size=256):
