@@ -9,6 +9,9 @@ of cores, so a run on a machine shared with other jobs gets the same amount of w
 and the wall-clock training time are in the table.
 
     python benchmarks/image_ssl.py --budget-minutes 20 --methods simclr
+
+Each method trains at its recipe's batch size unless ``--batch-size`` is given. ``--combine`` writes one table and
+plot from the method rows of earlier runs with the same budget, clock and encoder (for runs made one at a time).
 """
 import argparse
 import json
@@ -67,13 +70,16 @@ def run_method(method, args):
     from tfcl.data.images import fashion_mnist_arrays
     from tfcl.training import train_image_method
 
+    from tfcl.recipes.image import RECIPES
+
     train, test = fashion_mnist_arrays("train"), fashion_mnist_arrays("test")
-    step_seconds = measure_step_seconds(method, train[0], args.batch_size, args.encoder, args.clock)
-    steps_per_epoch = len(train[0]) // args.batch_size
+    batch_size = args.batch_size or RECIPES[method].batch_size
+    step_seconds = measure_step_seconds(method, train[0], batch_size, args.encoder, args.clock)
+    steps_per_epoch = len(train[0]) // batch_size
     epochs = max(1, round(args.budget_minutes * 60 / (step_seconds * steps_per_epoch)))
     monitor = (monitor_bank(train), test)
     model, history = train_image_method(
-        method, train, out_dir=RESULTS / "runs" / args.name / method, epochs=epochs, batch_size=args.batch_size,
+        method, train, out_dir=RESULTS / "runs" / args.name / method, epochs=epochs, batch_size=batch_size,
         encoder=args.encoder, eval_data=monitor, eval_every=args.eval_every,
         time_budget=args.budget_minutes * 60, budget_clock=args.clock, verbose=2)
     logs = history.history
@@ -84,9 +90,10 @@ def run_method(method, args):
     evaluated_epochs = [e for e in range(1, epochs_done + 1) if e % args.eval_every == 0]  # knn_top1 is logged there
     return {
         "method": method,
+        "batch_size": batch_size,
         "knn_top1": scores["knn"].top1,
         "linear_top1": scores["linear"].top1,
-        "images_per_second": epochs_done * steps_per_epoch * args.batch_size / clock_seconds[-1],
+        "images_per_second": epochs_done * steps_per_epoch * batch_size / clock_seconds[-1],
         "peak_memory_mb": peak_memory_mb(),
         "embedding_std": logs["embedding_std"][-1],
         "effective_rank": logs["effective_rank"][-1],
@@ -124,14 +131,13 @@ def run_baselines(args):
 def write_outputs(rows, args):
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / args.name
-    stem.with_suffix(".json").write_text(json.dumps({"budget_minutes": args.budget_minutes, "clock": args.clock,
-                                                     "batch_size": args.batch_size, "encoder": args.encoder,
-                                                     "rows": rows}, indent=1))
-    header = ("| method | kNN top-1 | linear top-1 | images/s | peak memory (MB) | embedding std | epochs |"
-              " train CPU time / cores (s) | train wall time (s) |\n|---|---|---|---|---|---|---|---|---|\n")
+    stem.with_suffix(".json").write_text(json.dumps({**settings(args), "rows": rows}, indent=1))
+    header = ("| method | batch | kNN top-1 | linear top-1 | images/s | peak memory (MB) | embedding std | epochs |"
+              " train CPU time / cores (s) | train wall time (s) |\n|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for row in rows:
-        cells = [row["method"], f"{100 * row['knn_top1']:.2f}", f"{100 * row['linear_top1']:.2f}"]
+        cells = [row["method"], str(row.get("batch_size", "–")), f"{100 * row['knn_top1']:.2f}",
+                 f"{100 * row['linear_top1']:.2f}"]
         cells += [f"{row[key]:.0f}" if key in row else "–" for key in ("images_per_second", "peak_memory_mb")]
         cells += [f"{row['embedding_std']:.4f}" if "embedding_std" in row else "–"]
         cells += [str(row.get("epochs", "–"))]
@@ -139,7 +145,7 @@ def write_outputs(rows, args):
         lines.append("| " + " | ".join(cells) + " |")
     protocols = next((row["protocols"] for row in rows if "protocols" in row), {})
     clock = "wall-clock time" if args.clock == "wall" else "process CPU time / cores"
-    table = (f"Fashion-MNIST, encoder `{args.encoder}`, batch {args.batch_size}, training budget "
+    table = (f"Fashion-MNIST, encoder `{args.encoder}`, training budget "
              f"{args.budget_minutes} min of {clock} per method on this machine ({os.cpu_count()} cores).\n"
              f"Protocols: {protocols.get('knn', 'kNN')}, 60,000 → 10,000; {protocols.get('linear', 'linear probe')}.\n\n"
              + header + "\n".join(lines) + "\n")
@@ -169,6 +175,36 @@ def write_outputs(rows, args):
         figure.savefig(stem.with_suffix(".png"), dpi=120)
 
 
+def settings(args):
+    """What makes runs comparable: the budget, its clock and the encoder."""
+    return {"budget_minutes": args.budget_minutes, "clock": args.clock, "encoder": args.encoder}
+
+
+def combine_runs(runs, args):
+    """The baselines of the first run and the method rows of all, from results/NAME.json of earlier runs; a run
+    given as ``NAME:METHOD,METHOD`` contributes only those methods."""
+    rows, methods = [], set()
+    for index, spec in enumerate(runs):
+        name, _, chosen = spec.partition(":")
+        run = json.loads((RESULTS / name).with_suffix(".json").read_text())
+        if {key: run.get(key) for key in settings(args)} != settings(args):
+            raise SystemExit(f"{name}: {({key: run.get(key) for key in settings(args)})}, not {settings(args)}")
+        for row in run["rows"]:
+            if "curve" not in row:  # a baseline
+                rows.extend([row] if index == 0 else [])
+            elif chosen and row["method"] not in chosen.split(","):
+                continue
+            elif row["method"] in methods:
+                raise SystemExit(f"{row['method']} is in more than one of {runs}")
+            else:
+                methods.add(row["method"])
+                rows.append({"batch_size": run.get("batch_size"), **row})  # runs before per-method batches
+    from tfcl.recipes.image import RECIPES
+
+    order = list(RECIPES)
+    return sorted(rows, key=lambda row: order.index(row["method"]) if "curve" in row else -1)
+
+
 def main():
     from tfcl.recipes.image import RECIPES
 
@@ -177,12 +213,17 @@ def main():
     parser.add_argument("--budget-minutes", type=float, default=20.0, help="training time per method")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="budget clock: process CPU time / cores (robust to other jobs), or wall clock")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, help="global batch size of every method (default: each recipe's)")
     parser.add_argument("--encoder", default="resnet_cpu")
     parser.add_argument("--eval-every", type=int, default=1, help="epochs between kNN curve points")
     parser.add_argument("--name", default="image_ssl", help="output file stem under benchmarks/results/")
+    parser.add_argument("--combine", nargs="+", metavar="NAME[:METHODS]",
+                        help="instead of training, combine the runs results/NAME.json (same budget, clock, encoder)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.combine:
+        write_outputs(combine_runs(args.combine, args), args)
+        return
     if args.worker:  # child process: one method (or the baselines), result as JSON on the last stdout line
         row = run_baselines(args) if args.worker == "baselines" else run_method(args.worker, args)
         print("RESULT " + json.dumps(row))

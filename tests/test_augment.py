@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from tfcl.augment import byol_augmentation, simclr_augmentation, view_dataset
+from tfcl.augment.image import BLUR_MIN_SIZE
 
 
 def distinct(batch):
@@ -21,6 +22,19 @@ def test_views_are_random_per_sample_for_grey_and_colour(preset, channels):
     assert not np.allclose(view_1, view_2)
     # [0, 1] up to float rounding (a Gaussian blur's weights sum to 1 within ~1e-7)
     assert float(tf.reduce_min(view_1)) >= -1e-5 and float(tf.reduce_max(view_1)) <= 1 + 1e-5
+
+
+def random_transforms(pipeline):
+    """Names of the transforms a view pipeline applies at random (inside ``RandomApply``)."""
+    return {type(layer._layer).__name__ for layer in pipeline.layers if hasattr(layer, "_layer")}
+
+
+@pytest.mark.parametrize("size", [28, BLUR_MIN_SIZE])
+def test_byol_views_are_asymmetric_and_blurred_only_when_large(size):
+    view_1, view_2 = (random_transforms(p) for p in byol_augmentation(size, 1).pipelines)
+    assert "Solarization" in view_2 and "Solarization" not in view_1
+    blurred = {"RandomGaussianBlur" in view_1, "RandomGaussianBlur" in view_2}
+    assert blurred == {size >= BLUR_MIN_SIZE}
 
 
 def test_view_dataset_runs_in_a_parallel_pipeline_from_uint8():

@@ -44,18 +44,19 @@ def fit_and_save(model, dataset, *, out_dir, epochs, steps_per_epoch, embedding_
     return history
 
 
-def train_image_method(method, train, *, out_dir, epochs, batch_size=256, steps_per_epoch=None, encoder="resnet_cpu",
+def train_image_method(method, train, *, out_dir, epochs, batch_size=None, steps_per_epoch=None, encoder="resnet_cpu",
                        strategy=None, eval_data=None, eval_every=1, time_budget=None, budget_clock="wall",
                        jit_compile=False, learning_rate=None, verbose=1, extra_callbacks=()):
     """Train a named image method on ``train`` = (images uint8 [N, H, W, C], labels); see :func:`fit_and_save`.
 
-    ``batch_size`` is global; ``eval_data`` = (train, test) arrays for the per-epoch kNN monitor.
+    ``batch_size`` is global (default: the recipe's); ``eval_data`` = (train, test) arrays for the per-epoch kNN monitor.
     """
     import tensorflow as tf
 
     images = train[0]
     image_size, channels = images.shape[1], images.shape[3]
     recipe = RECIPES[method]
+    batch_size = batch_size or recipe.batch_size
     strategy = strategy or tf.distribute.get_strategy()
     steps_per_epoch = steps_per_epoch or len(images) // batch_size
     with strategy.scope():

@@ -68,9 +68,12 @@ def view_pipeline(image_size, channels, crop_scale=(0.08, 1.0), jitter_strength=
     return keras.Sequential(layers)
 
 
+BLUR_MIN_SIZE = 64  # SimCLR blurs only images this large (none on CIFAR), as solo-learn's small-image recipes
+
+
 def simclr_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_strength=0.5, seed=None):
-    """SimCLR's symmetric recipe; Gaussian blur (p 0.5) only for images of 64 px and more, as in the paper."""
-    blur = 0.5 if image_size >= 64 else 0.0
+    """SimCLR's symmetric recipe; Gaussian blur (p 0.5) only for images of ``BLUR_MIN_SIZE`` px and more."""
+    blur = 0.5 if image_size >= BLUR_MIN_SIZE else 0.0
     return MultiView([
         view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=blur, seed=seed)
         for _ in range(2)
@@ -78,10 +81,16 @@ def simclr_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_s
 
 
 def byol_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_strength=0.5, seed=None):
-    """BYOL's asymmetric recipe: view 1 always blurred; view 2 rarely blurred and sometimes solarised."""
+    """BYOL's asymmetric recipe: view 1 always blurred; view 2 rarely blurred and sometimes (p 0.2) solarised.
+
+    Below ``BLUR_MIN_SIZE`` px neither view is blurred and the solarisation alone keeps the views asymmetric
+    (solo-learn's CIFAR recipes for BYOL and Barlow Twins).
+    """
+    large = image_size >= BLUR_MIN_SIZE
     return MultiView([
-        view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=1.0, seed=seed),
-        view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=0.1,
+        view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=1.0 if large else 0.0,
+                      seed=seed),
+        view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=0.1 if large else 0.0,
                       solarize_probability=0.2, seed=seed),
     ])
 

@@ -1,5 +1,5 @@
 """SwAV's multi-crop views: 2 large crops and several small ones of a smaller size."""
-from tfcl.augment.image import MultiView, view_pipeline
+from tfcl.augment.image import BLUR_MIN_SIZE, MultiView, view_pipeline
 
 
 def multicrop_augmentation(image_size, channels=3, num_small_crops=6, small_size=None, large_scale=(0.14, 1.0),
@@ -7,12 +7,12 @@ def multicrop_augmentation(image_size, channels=3, num_small_crops=6, small_size
     """2 crops of ``image_size`` then ``num_small_crops`` of ``small_size`` (default: the paper's 96/224 ratio).
 
     Each crop is a SimCLR view (``view_pipeline``) with its own scale range; Gaussian blur (p 0.5) only for crops
-    of 64 px and more, as in :func:`tfcl.augment.simclr_augmentation`.
+    of ``BLUR_MIN_SIZE`` px and more, as in :func:`tfcl.augment.simclr_augmentation`.
     """
     small_size = small_size or round(image_size * 96 / 224)
 
     def crop(size, scale):
-        blur = 0.5 if size >= 64 else 0.0
+        blur = 0.5 if size >= BLUR_MIN_SIZE else 0.0
         return view_pipeline(size, channels, scale, jitter_strength, blur_probability=blur, seed=seed)
 
     return MultiView([crop(image_size, large_scale) for _ in range(2)]

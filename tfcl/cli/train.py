@@ -25,7 +25,7 @@ def register(subparsers):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the data")
     parser.add_argument("--batch-size", type=int,
-                        help="global batch size (default: 256 images, 64 texts or picture-text pairs)")
+                        help="global batch size (default: the image method's recipe, 64 texts or picture-text pairs)")
     parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: the method's)")
     parser.add_argument("--encoder", default="resnet_cpu", help="image methods: resnet_cpu, resnet18, or a keras-hub preset")
     parser.add_argument("--strategy", default="default", choices=STRATEGIES)
@@ -63,7 +63,7 @@ def run_image_method(args, strategy):
     train, test = image_splits(args.data)
     eval_data = ((train[0][:10_000], train[1][:10_000]), test) if args.eval_every else None
     model, _ = train_image_method(
-        args.method, train, out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size or 256,
+        args.method, train, out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, encoder=args.encoder, learning_rate=args.learning_rate,
         strategy=strategy, eval_data=eval_data, eval_every=args.eval_every or 1, jit_compile=args.jit_compile)
     return export_encoder(model, f"{args.out}/encoder", image_input(train[0].shape[-1]))

@@ -10,12 +10,14 @@ from tfcl.models import BYOL, BarlowTwins, MoCo, SimCLR, SimSiam, SwAV
 
 @dataclasses.dataclass(frozen=True)
 class ImageRecipe:
-    """``build(encoder, synchronized_bn)`` returns the model; ``augmentation(image_size, channels)`` its views."""
+    """``build(encoder, synchronized_bn)`` returns the model; ``augmentation(image_size, channels)`` its views;
+    ``batch_size`` is the global batch it is trained with unless one is given."""
 
     build: Callable
     augmentation: Callable
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
+    batch_size: int = 256
 
 
 RECIPES = {
@@ -44,16 +46,20 @@ RECIPES = {
         build=lambda encoder, sync: BYOL(encoder, MLPHead((1024,), 256, synchronized=sync),
                                          MLPHead((1024,), 256, synchronized=sync), base_momentum=0.95),
         augmentation=lambda size, channels: byol_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+        batch_size=128,
     ),
     "simsiam": ImageRecipe(
         build=lambda encoder, sync: SimSiam(
             encoder, MLPHead((512, 512), 512, output_batch_norm=True, synchronized=sync),
             MLPHead((128,), 512, synchronized=sync)),
         augmentation=lambda size, channels: simclr_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+        batch_size=128,  # 8 min of CPU on Fashion-MNIST: kNN 84.79, linear 83.57 (batch 256: 84.32, 83.02)
     ),
     "barlow": ImageRecipe(
-        build=lambda encoder, sync: BarlowTwins(encoder, MLPHead((1024, 1024), 1024, synchronized=sync)),
+        build=lambda encoder, sync: BarlowTwins(encoder, MLPHead((1024, 1024), 1024, synchronized=sync),
+                                                redundancy_weight=0.0051),  # the paper's λ
         augmentation=lambda size, channels: byol_augmentation(size, channels, crop_scale=(0.2, 1.0)),
+        batch_size=128,
     ),
 }
 
