@@ -131,7 +131,8 @@ def run_baselines(args):
 def write_outputs(rows, args):
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / args.name
-    stem.with_suffix(".json").write_text(json.dumps({**settings(args), "rows": rows}, indent=1))
+    sources = {"combined_from": args.combine} if args.combine else {}
+    stem.with_suffix(".json").write_text(json.dumps({**settings(args), **sources, "rows": rows}, indent=1))
     header = ("| method | batch | kNN top-1 | linear top-1 | images/s | peak memory (MB) | embedding std | epochs |"
               " train CPU time / cores (s) | train wall time (s) |\n|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
@@ -147,7 +148,10 @@ def write_outputs(rows, args):
     clock = "wall-clock time" if args.clock == "wall" else "process CPU time / cores"
     table = (f"Fashion-MNIST, encoder `{args.encoder}`, training budget "
              f"{args.budget_minutes} min of {clock} per method on this machine ({os.cpu_count()} cores).\n"
-             f"Protocols: {protocols.get('knn', 'kNN')}, 60,000 → 10,000; {protocols.get('linear', 'linear probe')}.\n\n"
+             f"Protocols: {protocols.get('knn', 'kNN')}, 60,000 → 10,000; "
+             f"{protocols.get('linear', 'linear probe')}.\n"
+             + (f"Rows from the runs {', '.join(args.combine)} (baselines from the first).\n" if args.combine else "")
+             + "\n"
              + header + "\n".join(lines) + "\n")
     stem.with_suffix(".md").write_text(table)
     print(table)

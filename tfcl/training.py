@@ -49,7 +49,8 @@ def train_image_method(method, train, *, out_dir, epochs, batch_size=None, steps
                        jit_compile=False, learning_rate=None, verbose=1, extra_callbacks=()):
     """Train a named image method on ``train`` = (images uint8 [N, H, W, C], labels); see :func:`fit_and_save`.
 
-    ``batch_size`` is global (default: the recipe's); ``eval_data`` = (train, test) arrays for the per-epoch kNN monitor.
+    ``batch_size`` is global (default: the recipe's); ``eval_data`` = (train, test) arrays for the per-epoch kNN
+    monitor.
     """
     import tensorflow as tf
 

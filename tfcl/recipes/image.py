@@ -46,7 +46,7 @@ RECIPES = {
         build=lambda encoder, sync: BYOL(encoder, MLPHead((1024,), 256, synchronized=sync),
                                          MLPHead((1024,), 256, synchronized=sync), base_momentum=0.95),
         augmentation=lambda size, channels: byol_augmentation(size, channels, crop_scale=(0.2, 1.0)),
-        batch_size=128,
+        batch_size=128,  # 8 min of CPU, no blur below 64 px: kNN 84.01, linear 82.96 (batch 256, blur: 81.41, 80.37)
     ),
     "simsiam": ImageRecipe(
         build=lambda encoder, sync: SimSiam(
@@ -57,9 +57,9 @@ RECIPES = {
     ),
     "barlow": ImageRecipe(
         build=lambda encoder, sync: BarlowTwins(encoder, MLPHead((1024, 1024), 1024, synchronized=sync),
-                                                redundancy_weight=0.0051),  # the paper's λ
+                                                redundancy_weight=0.0051),
         augmentation=lambda size, channels: byol_augmentation(size, channels, crop_scale=(0.2, 1.0)),
-        batch_size=128,
+        batch_size=128,  # 8 min of CPU: kNN 84.18, linear 83.29 with the paper's λ; 83.62, 82.37 with λ = 1/d
     ),
 }
 
