@@ -68,9 +68,8 @@ def evaluate(encoder_or_features, train, test):
 def run_method(method, args):
     """Train one method for the budget and evaluate it; returns a result row."""
     from tfcl.data.images import fashion_mnist_arrays
-    from tfcl.training import train_image_method
-
     from tfcl.recipes.image import RECIPES
+    from tfcl.training import train_image_method
 
     train, test = fashion_mnist_arrays("train"), fashion_mnist_arrays("test")
     batch_size = args.batch_size or RECIPES[method].batch_size

@@ -68,7 +68,7 @@ def view_pipeline(image_size, channels, crop_scale=(0.08, 1.0), jitter_strength=
     return keras.Sequential(layers)
 
 
-BLUR_MIN_SIZE = 64  # SimCLR blurs only images this large (none on CIFAR), as solo-learn's small-image recipes
+BLUR_MIN_SIZE = 64  # blur only images this large: SimCLR skips it on CIFAR, as do solo-learn's small-image recipes
 
 
 def simclr_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_strength=0.5, seed=None):
