@@ -4,13 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup venv data test test-slow bench lock demo clean
+.PHONY: setup venv data lint test test-slow bench lock demo clean
 
 setup: venv data          ## create .venv from the lock file and fetch the data sets
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements/lock.txt setup.py
+$(VENV)/.installed: requirements/lock.txt pyproject.toml
 	test -x $(PY) || $(PYENV_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip==26.3" wheel
 	$(PY) -m pip install -q -r requirements/lock.txt
@@ -19,6 +19,11 @@ $(VENV)/.installed: requirements/lock.txt setup.py
 
 data: venv                ## fetch every data set the tests and benchmarks use into $TFCL_DATA_DIR
 	$(VENV)/bin/tfcl data fetch
+
+lint: venv                ## ruff (lint + format check) and the import-layering contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test: venv                ## the default test suite (no slow tests)
 	$(PY) -m pytest -q

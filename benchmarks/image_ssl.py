@@ -13,6 +13,7 @@ and the wall-clock training time are in the table.
 Each method trains at its recipe's batch size unless ``--batch-size`` is given. ``--combine`` writes one table and
 plot from the method rows of earlier runs with the same budget, clock and encoder (for runs made one at a time).
 """
+
 import argparse
 import json
 import os
@@ -42,11 +43,13 @@ def measure_step_seconds(method, images, batch_size, encoder, clock, steps=30, w
     readings = []
     timer = keras.callbacks.LambdaCallback(
         on_train_batch_begin=lambda batch, logs: readings.append(now()) if batch == warmup else None,
-        on_train_end=lambda logs: readings.append(now()))
+        on_train_end=lambda logs: readings.append(now()),
+    )
     model = build_image_model(method, images.shape[-1], encoder)
     model.compile(optimizer=keras.optimizers.AdamW(1e-4))
-    dataset = view_dataset(images, RECIPES[method].augmentation(images.shape[1], images.shape[-1]), batch_size,
-                           repeat=True)
+    dataset = view_dataset(
+        images, RECIPES[method].augmentation(images.shape[1], images.shape[-1]), batch_size, repeat=True
+    )
     model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
     return (readings[1] - readings[0]) / steps
 
@@ -78,9 +81,18 @@ def run_method(method, args):
     epochs = max(1, round(args.budget_minutes * 60 / (step_seconds * steps_per_epoch)))
     monitor = (monitor_bank(train), test)
     model, history = train_image_method(
-        method, train, out_dir=RESULTS / "runs" / args.name / method, epochs=epochs, batch_size=batch_size,
-        encoder=args.encoder, eval_data=monitor, eval_every=args.eval_every,
-        time_budget=args.budget_minutes * 60, budget_clock=args.clock, verbose=2)
+        method,
+        train,
+        out_dir=RESULTS / "runs" / args.name / method,
+        epochs=epochs,
+        batch_size=batch_size,
+        encoder=args.encoder,
+        eval_data=monitor,
+        eval_every=args.eval_every,
+        time_budget=args.budget_minutes * 60,
+        budget_clock=args.clock,
+        verbose=2,
+    )
     logs = history.history
     scores = evaluate(model.encoder, train, test)
     train_seconds = logs["train_seconds"][-1]
@@ -118,12 +130,19 @@ def run_baselines(args):
     bank = monitor_bank(train)
     rows = []
     for name, encoder in (("raw pixels", None), ("random-init encoder", image_encoder(args.encoder, channels=1))):
-        def features(images):
+
+        def features(images, encoder=encoder):
             return images.reshape(len(images), -1) / 255.0 if encoder is None else extract_features(encoder, images)
 
         scores = evaluate((features(train[0]), features(test[0])), train, test)
-        rows.append({"method": name, "knn_top1": scores["knn"].top1, "linear_top1": scores["linear"].top1,
-                     "knn_top1_monitor": knn(features(bank[0]), bank[1], features(test[0]), test[1]).top1})
+        rows.append(
+            {
+                "method": name,
+                "knn_top1": scores["knn"].top1,
+                "linear_top1": scores["linear"].top1,
+                "knn_top1_monitor": knn(features(bank[0]), bank[1], features(test[0]), test[1]).top1,
+            }
+        )
     return rows
 
 
@@ -132,12 +151,18 @@ def write_outputs(rows, args):
     stem = RESULTS / args.name
     sources = {"combined_from": args.combine} if args.combine else {}
     stem.with_suffix(".json").write_text(json.dumps({**settings(args), **sources, "rows": rows}, indent=1))
-    header = ("| method | batch | kNN top-1 | linear top-1 | images/s | peak memory (MB) | embedding std | epochs |"
-              " train CPU time / cores (s) | train wall time (s) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    header = (
+        "| method | batch | kNN top-1 | linear top-1 | images/s | peak memory (MB) | embedding std | epochs |"
+        " train CPU time / cores (s) | train wall time (s) |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     lines = []
     for row in rows:
-        cells = [row["method"], str(row.get("batch_size", "–")), f"{100 * row['knn_top1']:.2f}",
-                 f"{100 * row['linear_top1']:.2f}"]
+        cells = [
+            row["method"],
+            str(row.get("batch_size", "–")),
+            f"{100 * row['knn_top1']:.2f}",
+            f"{100 * row['linear_top1']:.2f}",
+        ]
         cells += [f"{row[key]:.0f}" if key in row else "–" for key in ("images_per_second", "peak_memory_mb")]
         cells += [f"{row['embedding_std']:.4f}" if "embedding_std" in row else "–"]
         cells += [str(row.get("epochs", "–"))]
@@ -145,13 +170,17 @@ def write_outputs(rows, args):
         lines.append("| " + " | ".join(cells) + " |")
     protocols = next((row["protocols"] for row in rows if "protocols" in row), {})
     clock = "wall-clock time" if args.clock == "wall" else "process CPU time / cores"
-    table = (f"Fashion-MNIST, encoder `{args.encoder}`, training budget "
-             f"{args.budget_minutes} min of {clock} per method on this machine ({os.cpu_count()} cores).\n"
-             f"Protocols: {protocols.get('knn', 'kNN')}, 60,000 → 10,000; "
-             f"{protocols.get('linear', 'linear probe')}.\n"
-             + (f"Rows from the runs {', '.join(args.combine)} (baselines from the first).\n" if args.combine else "")
-             + "\n"
-             + header + "\n".join(lines) + "\n")
+    table = (
+        f"Fashion-MNIST, encoder `{args.encoder}`, training budget "
+        f"{args.budget_minutes} min of {clock} per method on this machine ({os.cpu_count()} cores).\n"
+        f"Protocols: {protocols.get('knn', 'kNN')}, 60,000 → 10,000; "
+        f"{protocols.get('linear', 'linear probe')}.\n"
+        + (f"Rows from the runs {', '.join(args.combine)} (baselines from the first).\n" if args.combine else "")
+        + "\n"
+        + header
+        + "\n".join(lines)
+        + "\n"
+    )
     stem.with_suffix(".md").write_text(table)
     print(table)
     curves = [row for row in rows if row.get("curve")]
@@ -191,7 +220,7 @@ def combine_runs(runs, args):
         name, _, chosen = spec.partition(":")
         run = json.loads((RESULTS / name).with_suffix(".json").read_text())
         if {key: run.get(key) for key in settings(args)} != settings(args):
-            raise SystemExit(f"{name}: {({key: run.get(key) for key in settings(args)})}, not {settings(args)}")
+            raise SystemExit(f"{name}: { ({key: run.get(key) for key in settings(args)}) }, not {settings(args)}")
         for row in run["rows"]:
             if "curve" not in row:  # a baseline
                 rows.extend([row] if index == 0 else [])
@@ -213,16 +242,25 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default=",".join(RECIPES), help="comma-separated; default: all")
-    parser.add_argument("--budget-minutes", type=float, default=16.0,
-                        help="training time per method (16: the README table)")
-    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
-                        help="budget clock: process CPU time / cores (robust to other jobs), or wall clock")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=16.0, help="training time per method (16: the README table)"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="budget clock: process CPU time / cores (robust to other jobs), or wall clock",
+    )
     parser.add_argument("--batch-size", type=int, help="global batch size of every method (default: each recipe's)")
     parser.add_argument("--encoder", default="resnet_cpu")
     parser.add_argument("--eval-every", type=int, default=1, help="epochs between kNN curve points")
     parser.add_argument("--name", default="image_ssl", help="output file stem under benchmarks/results/")
-    parser.add_argument("--combine", nargs="+", metavar="NAME[:METHODS]",
-                        help="instead of training, combine the runs results/NAME.json (same budget, clock, encoder)")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="NAME[:METHODS]",
+        help="instead of training, combine the runs results/NAME.json (same budget, clock, encoder)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.combine:

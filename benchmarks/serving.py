@@ -10,6 +10,7 @@ post (a batch of 1) of the sample corpus, cycled. For each client count: a warm-
 
 Writes results/serving.{md,json}.   python benchmarks/serving.py --seconds 10
 """
+
 import argparse
 import json
 import os
@@ -105,9 +106,11 @@ def start_server(model_base):
     """``tfcl serve`` in a child process on a free loopback port; returns ``(process, address)``."""
     # tensorflow_text first: it registers the ops the model's tokenizer uses (NormalizeUTF8, ...), which
     # tfcl/serving/server.py does not import (yet) itself.
-    serve = ("import sys, tensorflow_text; from tfcl.cli import main; "
-             f"sys.exit(main(['serve', '--model-name', {MODEL_NAME!r}, '--model-base-path', {str(model_base)!r}, "
-             "'--port', '0']))")
+    serve = (
+        "import sys, tensorflow_text; from tfcl.cli import main; "
+        f"sys.exit(main(['serve', '--model-name', {MODEL_NAME!r}, '--model-base-path', {str(model_base)!r}, "
+        "'--port', '0']))"
+    )
     process = subprocess.Popen([sys.executable, "-c", serve], stdout=subprocess.PIPE, text=True)
     for line in process.stdout:
         if line.startswith("Serving "):
@@ -143,8 +146,9 @@ def run(args):
         predict_topics = saved_model.signatures["predict_topics"]
         rows = []
         for clients in args.clients:
-            result = measure(lambda _, text: predict_topics(texts=tf.constant([text])), texts, clients,
-                             args.seconds, args.warmup)
+            result = measure(
+                lambda _, text: predict_topics(texts=tf.constant([text])), texts, clients, args.seconds, args.warmup
+            )
             rows.append({"path": "in-process SavedModel", **result})
 
         process, address = start_server(model_base)
@@ -154,16 +158,27 @@ def run(args):
             for clients in args.clients:
                 result = measure(
                     lambda index, text: connections[index].predict_response(
-                        MODEL_NAME, {"texts": [text]}, signature_name="predict_topics"),
-                    texts, clients, args.seconds, args.warmup)
+                        MODEL_NAME, {"texts": [text]}, signature_name="predict_topics"
+                    ),
+                    texts,
+                    clients,
+                    args.seconds,
+                    args.warmup,
+                )
                 rows.append({"path": "gRPC (tfcl serve, child process)", **result})
             for connection in connections:
                 connection.close()
         finally:
             stop_server(process)
-    return {"model": model_info, "results": rows, "seconds_per_point": args.seconds, "warmup": args.warmup,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "tensorflow": tf.__version__,
-            "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]}}
+    return {
+        "model": model_info,
+        "results": rows,
+        "seconds_per_point": args.seconds,
+        "warmup": args.warmup,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "tensorflow": tf.__version__,
+        "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]},
+    }
 
 
 def write_results(report):
@@ -178,14 +193,22 @@ def write_results(report):
         f"1-minute load average {report['load_average_1min']['start']:.1f} at the start, "
         f"{report['load_average_1min']['end']:.1f} at the end; this machine is shared). "
         f"Model: {model['source']}"
-        + (f" ({model['num_layers']}-layer, {model['hidden_dim']}-wide towers; {model['topics']} topics, "
-           f"{model['index_posts']} posts in the index)" if "topics" in model else "") + ".",
+        + (
+            f" ({model['num_layers']}-layer, {model['hidden_dim']}-wide towers; {model['topics']} topics, "
+            f"{model['index_posts']} posts in the index)"
+            if "topics" in model
+            else ""
+        )
+        + ".",
         "",
         "| path | clients | requests | failed | p50 (ms) | p99 (ms) | requests/s |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {row['path']} | {row['clients']} | {row['requests']} | {row['failed']} | {row['p50_ms']:.1f} | "
-              f"{row['p99_ms']:.1f} | {row['requests_per_s']:.0f} |" for row in report["results"]]
+    lines += [
+        f"| {row['path']} | {row['clients']} | {row['requests']} | {row['failed']} | {row['p50_ms']:.1f} | "
+        f"{row['p99_ms']:.1f} | {row['requests_per_s']:.0f} |"
+        for row in report["results"]
+    ]
     (RESULTS / "serving.md").write_text("\n".join(lines) + "\n")
 
 

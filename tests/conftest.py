@@ -1,4 +1,5 @@
 """Test set-up: two logical CPU devices (for the distributed-equivalence tests) and quiet TensorFlow."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

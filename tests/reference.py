@@ -1,4 +1,5 @@
 """NumPy references and shared checks used by several test files."""
+
 import functools
 
 import keras
@@ -28,7 +29,7 @@ def nt_xent_reference(z1, z2, temperature):
     return float(np.mean(losses))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def two_replica_strategy():
     """One shared strategy: separate MirroredStrategy objects in one process collide on collective keys."""
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]

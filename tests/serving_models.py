@@ -1,4 +1,5 @@
 """A tiny servable model and a pusher, shared by the serving tests."""
+
 import tempfile
 from pathlib import Path
 

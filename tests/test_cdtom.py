@@ -1,5 +1,6 @@
 """CD-TOM: symmetric InfoNCE vs NumPy, false-negative masking, the model, distributed equivalence, the recipe and
 ``tfcl train cdtom``."""
+
 import argparse
 import json
 
@@ -7,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from reference import assert_distributed_equivalence, log_softmax, normalise, two_replica_strategy
 from test_training import Interrupt
 from text_helpers import tiny_text_encoder
+
 from tfcl.cli import train as train_cli
 from tfcl.data import weibo, weibo_ingest, weibo_sample
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce
@@ -33,6 +34,7 @@ TOPICS = ["篮球比赛", "春季养生", "航天探索", "萌宠日常", "周�
 
 def symmetric_info_nce_reference(a, b, temperature, a_labels=None, b_labels=None):
     """Literal ½[CE(a→b) + CE(b→a)]; a candidate sharing a label with the anchor (not its positive) is dropped."""
+
     def label_sets(labels):
         if labels is None:
             return [set() for _ in range(len(a))]
@@ -71,13 +73,21 @@ def tiny_cdtom(shared=False, dropout=0.0, temperature=0.1):
     encoder = tiny_text_encoder(VOCABULARY, dropout=dropout)
     if shared:
         return CDTOM(encoder, keras.layers.Dense(8), temperature=temperature)
-    return CDTOM(encoder, keras.layers.Dense(8), tiny_text_encoder(VOCABULARY, sequence_length=8, dropout=dropout),
-                 keras.layers.Dense(8), temperature=temperature)
+    return CDTOM(
+        encoder,
+        keras.layers.Dense(8),
+        tiny_text_encoder(VOCABULARY, sequence_length=8, dropout=dropout),
+        keras.layers.Dense(8),
+        temperature=temperature,
+    )
 
 
 def batch_of(posts=POSTS):
-    return (tf.constant([document for document, _ in posts]), tf.constant([topics[0] for _, topics in posts]),
-            topic_ids(posts))
+    return (
+        tf.constant([document for document, _ in posts]),
+        tf.constant([topics[0] for _, topics in posts]),
+        topic_ids(posts),
+    )
 
 
 def test_loss_matches_numpy_reference_with_and_without_labels():
@@ -90,7 +100,9 @@ def test_loss_matches_numpy_reference_with_and_without_labels():
         for a_labels, b_labels in cases:
             np.testing.assert_allclose(
                 symmetric_info_nce(a, b, temperature, a_labels, b_labels).numpy(),
-                symmetric_info_nce_reference(a, b, temperature, a_labels, b_labels), rtol=1e-5)
+                symmetric_info_nce_reference(a, b, temperature, a_labels, b_labels),
+                rtol=1e-5,
+            )
 
 
 def test_masking_never_removes_the_positive_and_only_lowers_the_loss():
@@ -101,8 +113,9 @@ def test_masking_never_removes_the_positive_and_only_lowers_the_loss():
     distinct = np.arange(6, dtype=np.int32)  # no false negatives: the plain CLIP loss
     np.testing.assert_allclose(symmetric_info_nce(a, b, 0.1, distinct).numpy(), symmetric_info_nce(a, b, 0.1).numpy())
     padding_only = np.full((6, 2), -1, np.int32)  # -1 is padding, not a shared label
-    np.testing.assert_allclose(symmetric_info_nce(a, b, 0.1, padding_only).numpy(),
-                               symmetric_info_nce(a, b, 0.1).numpy())
+    np.testing.assert_allclose(
+        symmetric_info_nce(a, b, 0.1, padding_only).numpy(), symmetric_info_nce(a, b, 0.1).numpy()
+    )
     assert symmetric_info_nce(a, b, 0.1, np.array([0, 0, 1, 1, 2, 2])).numpy() < symmetric_info_nce(a, b, 0.1).numpy()
 
 
@@ -113,8 +126,11 @@ def test_model_loss_is_the_reference_on_its_own_projections(shared):
     loss, (z_documents, z_topics) = model.compute_contrastive_loss((documents, topics, ids), training=False)
     np.testing.assert_allclose(z_documents.numpy(), normalise(model.project(documents).numpy()), atol=1e-6)
     np.testing.assert_allclose(z_topics.numpy(), model.embed_topics(topics).numpy(), atol=1e-6)
-    np.testing.assert_allclose(loss.numpy(), symmetric_info_nce_reference(
-        z_documents.numpy(), z_topics.numpy(), 0.1, ids, ids[:, :1]), rtol=1e-4)
+    np.testing.assert_allclose(
+        loss.numpy(),
+        symmetric_info_nce_reference(z_documents.numpy(), z_topics.numpy(), 0.1, ids, ids[:, :1]),
+        rtol=1e-4,
+    )
     unmasked = model.compute_contrastive_loss((documents, topics), training=False)[0]
     assert unmasked.numpy() > loss.numpy()
     assert (model.topic_tower is model.encoder) == shared
@@ -134,8 +150,9 @@ def test_keras_round_trip_keeps_both_towers(tmp_path, shared):
     restored = keras.saving.load_model(tmp_path / "cdtom.keras")
     assert isinstance(restored, CDTOM) and restored.temperature == 0.07
     assert (restored.topic_encoder is None) == shared
-    np.testing.assert_allclose(restored.embed_documents(documents).numpy(), model.embed_documents(documents).numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        restored.embed_documents(documents).numpy(), model.embed_documents(documents).numpy(), atol=1e-6
+    )
     np.testing.assert_allclose(restored.embed_topics(topics).numpy(), model.embed_topics(topics).numpy(), atol=1e-6)
 
 
@@ -143,8 +160,11 @@ def test_keras_round_trip_keeps_both_towers(tmp_path, shared):
 def test_one_device_and_two_replicas_agree_on_loss_and_gradients(shared):
     model = tiny_cdtom(shared)
     documents, topics, ids = batch_of()
-    batch = ({k: v.numpy() for k, v in model.encoder.tokenize(documents).items()},
-             {k: v.numpy() for k, v in model.topic_tower.tokenize(topics).items()}, ids)
+    batch = (
+        {k: v.numpy() for k, v in model.encoder.tokenize(documents).items()},
+        {k: v.numpy() for k, v in model.topic_tower.tokenize(topics).items()},
+        ids,
+    )
     keras.utils.set_random_seed(0)
     assert_distributed_equivalence(lambda: tiny_cdtom(shared), batch)
 
@@ -172,15 +192,23 @@ def write_posts(path, posts):
 
 
 def test_post_pairs_give_one_pair_per_vocabulary_topic(tmp_path):
-    posts = [("文一", ("篮球比赛",)),
-             ("文二", ("春季养生", "不在词表", "周末愉快")),  # unknown topic dropped; two pairs
-             ("", ("篮球比赛",)),  # empty document: skipped
-             ("文三", ("不在词表",)),  # no vocabulary topic: skipped
-             ("文四", ("篮球比赛", "春季养生", "航天探索"))]  # more than max_topics_per_post=2: spam, skipped
-    pairs = list(post_pairs([write_posts(tmp_path / "posts.tfrecord.gz", posts)], TOPICS, max_topics_per_post=2)
-                 .as_numpy_iterator())
+    posts = [
+        ("文一", ("篮球比赛",)),
+        ("文二", ("春季养生", "不在词表", "周末愉快")),  # unknown topic dropped; two pairs
+        ("", ("篮球比赛",)),  # empty document: skipped
+        ("文三", ("不在词表",)),  # no vocabulary topic: skipped
+        ("文四", ("篮球比赛", "春季养生", "航天探索")),
+    ]  # more than max_topics_per_post=2: spam, skipped
+    pairs = list(
+        post_pairs(
+            [write_posts(tmp_path / "posts.tfrecord.gz", posts)], TOPICS, max_topics_per_post=2
+        ).as_numpy_iterator()
+    )
     assert [(d.decode(), t.decode(), list(ids)) for d, t, ids in pairs] == [
-        ("文一", "篮球比赛", [0, -1]), ("文二", "春季养生", [1, 4]), ("文二", "周末愉快", [4, 1])]
+        ("文一", "篮球比赛", [0, -1]),
+        ("文二", "春季养生", [1, 4]),
+        ("文二", "周末愉快", [4, 1]),
+    ]
 
 
 @pytest.mark.slow
@@ -189,10 +217,26 @@ def test_recipe_trains_on_two_replicas_and_saves(tmp_path):
     evaluation = write_posts(tmp_path / "eval.tfrecord.gz", POSTS)
     vocabulary_file = tmp_path / "topic_vocab.tsv"
     vocabulary_file.write_text("".join(f"{topic}\t9\n" for topic in TOPICS), encoding="utf-8")
-    tiny = dict(num_layers=1, hidden_dim=16, intermediate_dim=32, document_length=16, topic_length=8,
-                projection_dim=8, vocabulary=VOCABULARY)
-    model, history = train_cdtom([train], [evaluation], vocabulary_file, tmp_path / "run", epochs=2, batch_size=8,
-                                 strategy=two_replica_strategy(), verbose=0, **tiny)
+    tiny = dict(
+        num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        document_length=16,
+        topic_length=8,
+        projection_dim=8,
+        vocabulary=VOCABULARY,
+    )
+    model, history = train_cdtom(
+        [train],
+        [evaluation],
+        vocabulary_file,
+        tmp_path / "run",
+        epochs=2,
+        batch_size=8,
+        strategy=two_replica_strategy(),
+        verbose=0,
+        **tiny,
+    )
     pairs = sum(len([t for t in topics if t in TOPICS]) for _, topics in POSTS * 4)
     assert model.optimizer.iterations.numpy() == 2 * (pairs // 8)
     logged = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -200,17 +244,26 @@ def test_recipe_trains_on_two_replicas_and_saves(tmp_path):
     assert np.all(np.isfinite(logged["val_loss"]))
     assert (tmp_path / "run" / "model.keras").exists() and any((tmp_path / "run" / "logs").iterdir())
     restored = keras.saving.load_model(tmp_path / "run" / "model.keras")
-    np.testing.assert_allclose(restored.embed_topics(tf.constant(TOPICS)).numpy(),
-                               model.embed_topics(tf.constant(TOPICS)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        restored.embed_topics(tf.constant(TOPICS)).numpy(), model.embed_topics(tf.constant(TOPICS)).numpy(), atol=1e-6
+    )
     with pytest.raises(ValueError, match="do not fill one batch"):
         train_cdtom([train], [], vocabulary_file, tmp_path / "small", epochs=1, batch_size=1000, **tiny)
 
 
 def test_build_cdtom_shares_or_separates_towers():
-    shared = build_cdtom(VOCABULARY, shared_towers=True, num_layers=1, hidden_dim=16, intermediate_dim=32,
-                         projection_dim=8)
-    separate = build_cdtom(VOCABULARY, num_layers=1, hidden_dim=16, intermediate_dim=32, projector_hidden=(16,),
-                           projection_dim=8, topic_length=8)
+    shared = build_cdtom(
+        VOCABULARY, shared_towers=True, num_layers=1, hidden_dim=16, intermediate_dim=32, projection_dim=8
+    )
+    separate = build_cdtom(
+        VOCABULARY,
+        num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        projector_hidden=(16,),
+        projection_dim=8,
+        topic_length=8,
+    )
     assert shared.built and shared.topic_tower is shared.encoder and shared.topic_head is shared.projector
     assert separate.topic_tower.preprocessor.sequence_length == 8
     assert separate.encoder.preprocessor.sequence_length == 64
@@ -233,10 +286,25 @@ def test_recipe_keeps_the_weights_of_the_epoch_with_the_lowest_validation_loss(t
     vocabulary_file = tmp_path / "topic_vocab.tsv"
     vocabulary_file.write_text("".join(f"{topic}\t9\n" for topic in TOPICS), encoding="utf-8")
     epochs = EpochWeights()
-    model, history = train_cdtom([train], [evaluation], vocabulary_file, tmp_path / "run", epochs=3, batch_size=8,
-                                 patience=3, learning_rate=1e-2, verbose=0, callbacks=[epochs], num_layers=1,
-                                 hidden_dim=16, intermediate_dim=32, document_length=16, topic_length=8,
-                                 projection_dim=8, vocabulary=VOCABULARY)
+    model, history = train_cdtom(
+        [train],
+        [evaluation],
+        vocabulary_file,
+        tmp_path / "run",
+        epochs=3,
+        batch_size=8,
+        patience=3,
+        learning_rate=1e-2,
+        verbose=0,
+        callbacks=[epochs],
+        num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        document_length=16,
+        topic_length=8,
+        projection_dim=8,
+        vocabulary=VOCABULARY,
+    )
     val_loss = history.history["val_loss"]
     assert len(val_loss) == 3
     for kept, best in zip(model.get_weights(), epochs.weights[int(np.argmin(val_loss))]):
@@ -269,11 +337,20 @@ def test_cli_resumes_an_interrupted_run_and_exports_the_weibo_model(ingested, tm
     out = tmp_path / "run"
     files = {split: sorted(map(str, (ingested / split).glob("*.tfrecord.gz"))) for split in ("train", "eval")}
     with pytest.raises(KeyboardInterrupt):  # the run the command would make, killed after its first epoch
-        train_cdtom(files["train"], files["eval"], ingested / weibo_ingest.TOPIC_VOCAB_FILE, out, epochs=2,
-                    batch_size=16, verbose=0, callbacks=[Interrupt(epoch=1)])
+        train_cdtom(
+            files["train"],
+            files["eval"],
+            ingested / weibo_ingest.TOPIC_VOCAB_FILE,
+            out,
+            epochs=2,
+            batch_size=16,
+            verbose=0,
+            callbacks=[Interrupt(epoch=1)],
+        )
     assert (out / "backup").exists()
-    args = train_command("--weibo", str(ingested), "--out", str(out), "--epochs", "2", "--batch-size", "16",
-                         "--topic-index", "centroid")
+    args = train_command(
+        "--weibo", str(ingested), "--out", str(out), "--epochs", "2", "--batch-size", "16", "--topic-index", "centroid"
+    )
     args.run(args)
     assert f"saved {out}/model.keras and the SavedModel {out}/weibo_model" in capsys.readouterr().out
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 1, "only the second epoch remains"

@@ -1,4 +1,5 @@
 """The loaders on the real, fetched data sets (CI runs ``tfcl data fetch`` first), and the missing-data error."""
+
 import os
 import re
 import subprocess
@@ -141,8 +142,13 @@ def test_missing_data_set_names_the_fetch_command(name, loader, tmp_path, monkey
 
 
 def run_tfcl(*argv, data_dir):
-    return subprocess.run([sys.executable, "-m", "tfcl.cli", *argv], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TFCL_DATA_DIR": str(data_dir)})
+    return subprocess.run(
+        [sys.executable, "-m", "tfcl.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TFCL_DATA_DIR": str(data_dir)},
+    )
 
 
 def test_cli_data_info_reports_missing_data_sets_without_traceback(tmp_path):
@@ -154,8 +160,9 @@ def test_cli_data_info_reports_missing_data_sets_without_traceback(tmp_path):
 
 
 def test_cli_command_loading_a_missing_data_set_fails_cleanly(tmp_path):
-    result = run_tfcl("train", "simclr", "--data", "mnist_5k", "--epochs", "1", "--out", str(tmp_path / "run"),
-                      data_dir=tmp_path)
+    result = run_tfcl(
+        "train", "simclr", "--data", "mnist_5k", "--epochs", "1", "--out", str(tmp_path / "run"), data_dir=tmp_path
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "tfcl data fetch mnist_5k" in result.stderr

@@ -1,4 +1,5 @@
 """How ``tfcl data fetch`` extracts, indexes, verifies and marks data sets, on small archives built here."""
+
 import argparse
 import dataclasses
 import io
@@ -25,8 +26,12 @@ def write_files(root, files):
 
 
 def test_package_destination():
-    package = Package("apt", "stamps", {"usr/share/stamps/": "stamps/", "usr/share/doc/copyright": "LICENSE"},
-                      suffixes=(".png", ".txt"))
+    package = Package(
+        "apt",
+        "stamps",
+        {"usr/share/stamps/": "stamps/", "usr/share/doc/copyright": "LICENSE"},
+        suffixes=(".png", ".txt"),
+    )
     assert package.destination("./usr/share/stamps/animals/cat.png") == "stamps/animals/cat.png"
     assert package.destination("usr/share/stamps/animals/cat.txt") == "stamps/animals/cat.txt"
     assert package.destination("./usr/share/stamps/animals/cat.ogg") is None
@@ -49,42 +54,69 @@ def test_index_emoji_joins_on_code_points_without_fe0f(tmp_path):
         {"unified": "1F9D1", "image": "1f9d1.png", "category": "People & Body", "subcategory": "person"},
     ]
     labels = {
-        "zh": [{"hexcode": "2764", "emoji": "❤", "label": "红心", "tags": ["爱", "心"]},
-               {"hexcode": "1F600", "emoji": "😀", "label": "嘿嘿", "tags": ["笑脸"]}],
-        "en": [{"hexcode": "2764", "emoji": "❤", "label": "red heart", "tags": ["heart", "love"]},
-               {"hexcode": "1F600", "emoji": "😀", "label": "grinning face", "tags": ["smile"]},
-               {"hexcode": "1F9D1", "emoji": "🧑", "label": "person"}],
+        "zh": [
+            {"hexcode": "2764", "emoji": "❤", "label": "红心", "tags": ["爱", "心"]},
+            {"hexcode": "1F600", "emoji": "😀", "label": "嘿嘿", "tags": ["笑脸"]},
+        ],
+        "en": [
+            {"hexcode": "2764", "emoji": "❤", "label": "red heart", "tags": ["heart", "love"]},
+            {"hexcode": "1F600", "emoji": "😀", "label": "grinning face", "tags": ["smile"]},
+            {"hexcode": "1F9D1", "emoji": "🧑", "label": "person"},
+        ],
     }
     images = ("2764-fe0f.png", "1f600.png", "1f9d1.png", "1f9d1-1f3fb.png")
-    write_files(tmp_path, {"emoji.json": json.dumps(emoji), "zh/data.json": json.dumps(labels["zh"]),
-                           "en/data.json": json.dumps(labels["en"]), **{f"img/{name}": "png" for name in images}})
+    write_files(
+        tmp_path,
+        {
+            "emoji.json": json.dumps(emoji),
+            "zh/data.json": json.dumps(labels["zh"]),
+            "en/data.json": json.dumps(labels["en"]),
+            **{f"img/{name}": "png" for name in images},
+        },
+    )
     fetching.index_emoji(tmp_path)
     rows = fetching.read_index(tmp_path / fetching.INDEX_FILE)
     assert [(row["code"], row["label_zh"], row["label_en"]) for row in rows] == [
-        ("2764-FE0F", "红心", "red heart"), ("1F600", "嘿嘿", "grinning face")]
+        ("2764-FE0F", "红心", "red heart"),
+        ("1F600", "嘿嘿", "grinning face"),
+    ]
     assert rows[0]["tags_zh"] == ["爱", "心"] and rows[0]["subcategory"] == "heart"
     assert sorted(path.name for path in (tmp_path / "img").iterdir()) == ["1f600.png", "2764-fe0f.png"]
     assert fetching.count_emoji(tmp_path) == {"emoji": 2, "images": 2, "categories": 1, "subcategories": 2}
 
 
 def test_index_tuxpaint_prefers_png_and_drops_uncaptioned_files(tmp_path):
-    write_files(tmp_path / "stamps", {
-        "animals/kangaroo.png": "png", "animals/kangaroo.svg": "svg",
-        "animals/kangaroo.txt": "A red kangaroo.\nzh_CN.utf8=一只红色的袋鼠。",
-        "animals/kangaroo_mirror.png": "png",
-        "food/apple.svg": "svg", "food/apple.txt": "An apple.",
-        "seasonal/gift.txt": "A gift.",
-    })
+    write_files(
+        tmp_path / "stamps",
+        {
+            "animals/kangaroo.png": "png",
+            "animals/kangaroo.svg": "svg",
+            "animals/kangaroo.txt": "A red kangaroo.\nzh_CN.utf8=一只红色的袋鼠。",
+            "animals/kangaroo_mirror.png": "png",
+            "food/apple.svg": "svg",
+            "food/apple.txt": "An apple.",
+            "seasonal/gift.txt": "A gift.",
+        },
+    )
     fetching.index_tuxpaint(tmp_path)
     rows = fetching.read_index(tmp_path / fetching.INDEX_FILE)
     assert rows == [
-        {"image": "stamps/animals/kangaroo.png", "caption_en": "A red kangaroo.", "caption_zh": "一只红色的袋鼠。",
-         "category": "animals"},
+        {
+            "image": "stamps/animals/kangaroo.png",
+            "caption_en": "A red kangaroo.",
+            "caption_zh": "一只红色的袋鼠。",
+            "category": "animals",
+        },
         {"image": "stamps/food/apple.svg", "caption_en": "An apple.", "caption_zh": "", "category": "food"},
     ]
     left = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*") if path.is_file())
-    assert left == ["index.jsonl", "stamps/animals/kangaroo.png", "stamps/animals/kangaroo.txt",
-                    "stamps/food/apple.svg", "stamps/food/apple.txt"]
+    assert left == [
+        "index.jsonl",
+        "stamps/animals/kangaroo.png",
+        "stamps/animals/kangaroo.txt",
+        "stamps/food/apple.svg",
+        "stamps/food/apple.txt",
+    ]
     assert not (tmp_path / "stamps" / "seasonal").exists()
 
 
@@ -105,10 +137,15 @@ def build_wheel(path, files):
 
 def build_deb(path, files, tmp_path):
     root = tmp_path / "deb-root"
-    write_files(root, {"DEBIAN/control": "Package: toy\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
-                                         "Description: toy package\n", **files})
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(path)], check=True,
-                   capture_output=True)
+    write_files(
+        root,
+        {
+            "DEBIAN/control": "Package: toy\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\n"
+            "Description: toy package\n",
+            **files,
+        },
+    )
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(path)], check=True, capture_output=True)
 
 
 LINES = "first\nsecond\nthird\n"
@@ -124,9 +161,11 @@ def toy_data_set(tmp_path, monkeypatch):
     build_tarball(archives / "toy-1.0.tgz", {"package/lines.txt": LINES, "package/LICENSE": "MIT"})
     build_wheel(archives / "toy-1.0-py3-none-any.whl", {"toy/data/more.txt": "fourth\n", "toy/code.py": ""})
     build_deb(archives / "toy_1.0_all.deb", {"usr/share/toy/deb.txt": "fifth\n"}, tmp_path)
-    packages = (Package("npm", "toy-1.0.tgz", {"package/lines.txt": "lines.txt", "package/LICENSE": "LICENSE"}),
-                Package("pip", "toy-1.0-py3-none-any.whl", {"toy/data/": "more/"}, suffixes=(".txt",)),
-                Package("apt", "toy_1.0_all.deb", {"usr/share/toy/deb.txt": "deb.txt"}))
+    packages = (
+        Package("npm", "toy-1.0.tgz", {"package/lines.txt": "lines.txt", "package/LICENSE": "LICENSE"}),
+        Package("pip", "toy-1.0-py3-none-any.whl", {"toy/data/": "more/"}, suffixes=(".txt",)),
+        Package("apt", "toy_1.0_all.deb", {"usr/share/toy/deb.txt": "deb.txt"}),
+    )
     downloads = []
 
     def download(package, folder):
@@ -134,9 +173,17 @@ def toy_data_set(tmp_path, monkeypatch):
         return Path(shutil.copy(archives / package.spec, folder))
 
     monkeypatch.setattr(fetching, "download", download)
-    monkeypatch.setitem(fetching.DATASETS, "toy", DataSet(
-        "toy", "a toy data set", packages=packages,
-        count=lambda folder: {"lines": fetching.count_lines(folder / "lines.txt")}, expected={"lines": 3}))
+    monkeypatch.setitem(
+        fetching.DATASETS,
+        "toy",
+        DataSet(
+            "toy",
+            "a toy data set",
+            packages=packages,
+            count=lambda folder: {"lines": fetching.count_lines(folder / "lines.txt")},
+            expected={"lines": 3},
+        ),
+    )
     return downloads
 
 

@@ -1,13 +1,14 @@
 """MoCo v2, BYOL, SimSiam, SwAV and Barlow Twins: training, saving and resuming, distribution, method mechanics."""
+
 import math
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import assert_distributed_equivalence
 from sklearn.datasets import load_digits
 
-from reference import assert_distributed_equivalence
 from tfcl.augment import byol_augmentation, multicrop_augmentation, simclr_augmentation
 from tfcl.callbacks import CollapseGuard
 from tfcl.encoders import image_encoder
@@ -20,8 +21,14 @@ SIZE, SMALL_SIZE, DIM = 12, 8, 16
 
 
 def tiny_encoder(synchronized_bn=False):
-    return image_encoder("resnet_cpu", channels=1, stem_filters=8, stage_filters=(8, 16), stage_blocks=(1, 1),
-                         synchronized_bn=synchronized_bn)
+    return image_encoder(
+        "resnet_cpu",
+        channels=1,
+        stem_filters=8,
+        stage_filters=(8, 16),
+        stage_blocks=(1, 1),
+        synchronized_bn=synchronized_bn,
+    )
 
 
 def tiny_head(synchronized_bn=False, hidden=32, **kwargs):
@@ -33,8 +40,7 @@ def tiny_model(method, synchronized_bn=False, **overrides):
     if method == "moco":
         return MoCo(encoder, tiny_head(sync), **{"queue_size": 16, "total_steps": 10, **overrides})
     if method == "byol":
-        return BYOL(encoder, tiny_head(sync), tiny_head(sync),
-                    **{"base_momentum": 0.9, "total_steps": 10, **overrides})
+        return BYOL(encoder, tiny_head(sync), tiny_head(sync), **{"base_momentum": 0.9, "total_steps": 10, **overrides})
     if method == "simsiam":
         return SimSiam(encoder, tiny_head(sync, output_batch_norm=True), tiny_head(sync, hidden=8), **overrides)
     if method == "swav":
@@ -133,9 +139,16 @@ def test_weight_checkpoints_hold_target_and_queue(method, tmp_path):
     assert_same_weights(fresh, model)
 
 
-@pytest.mark.parametrize("method", [
-    "moco", pytest.param("byol", marks=pytest.mark.slow), "simsiam", pytest.param("swav", marks=pytest.mark.slow),
-    "barlow"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "moco",
+        pytest.param("byol", marks=pytest.mark.slow),
+        "simsiam",
+        pytest.param("swav", marks=pytest.mark.slow),
+        "barlow",
+    ],
+)
 def test_two_replicas_equal_one_device(method):
     """One SGD step on 8 images: loss and every variable after it (targets, queues, prototypes, BN statistics).
 
@@ -219,8 +232,13 @@ def digit_views(batch_size=64, count=512, seed=0):
     images = load_digits().images[:count, :, :, None].astype("float32") / 16.0
     images = tf.image.resize(images, (16, 16)).numpy()
     augmentation = simclr_augmentation(16, channels=1, crop_scale=(0.2, 1.0))
-    return (tf.data.Dataset.from_tensor_slices(images).shuffle(count, seed=seed)
-            .batch(batch_size, drop_remainder=True).map(augmentation).cache())
+    return (
+        tf.data.Dataset.from_tensor_slices(images)
+        .shuffle(count, seed=seed)
+        .batch(batch_size, drop_remainder=True)
+        .map(augmentation)
+        .cache()
+    )
 
 
 def test_simsiam_collapses_without_stop_gradient():

@@ -1,14 +1,15 @@
 """CLIP and WenLan: losses vs NumPy, the picture tower, logit scale, queues and momentum towers, saving,
 two replicas."""
+
 import math
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from reference import assert_distributed_equivalence, log_softmax, normalise
 from text_helpers import tiny_text_encoder
+
 from tfcl.encoders import PictureEncoder, decode_picture
 from tfcl.losses import clip_loss, wenlan_loss
 from tfcl.models import CLIP, WenLan
@@ -20,13 +21,24 @@ SIZE, DIM = 16, 8
 
 
 def tiny_picture_encoder(synchronized_bn=False):
-    return PictureEncoder.from_preset("resnet_cpu", image_size=SIZE, synchronized_bn=synchronized_bn,
-                                      stem_filters=4, stage_filters=(8,), stage_blocks=(1,), stage_strides=(2,))
+    return PictureEncoder.from_preset(
+        "resnet_cpu",
+        image_size=SIZE,
+        synchronized_bn=synchronized_bn,
+        stem_filters=4,
+        stage_filters=(8,),
+        stage_blocks=(1,),
+        stage_strides=(2,),
+    )
 
 
 def tiny_model(method, synchronized_bn=False, **overrides):
-    towers = (tiny_picture_encoder(synchronized_bn), keras.layers.Dense(DIM), tiny_text_encoder(VOCABULARY, dropout=0.0),
-              keras.layers.Dense(DIM))
+    towers = (
+        tiny_picture_encoder(synchronized_bn),
+        keras.layers.Dense(DIM),
+        tiny_text_encoder(VOCABULARY, dropout=0.0),
+        keras.layers.Dense(DIM),
+    )
     if method == "clip":
         return CLIP(*towers, **overrides)
     return WenLan(*towers, **{"queue_size": 12, **overrides})
@@ -75,19 +87,22 @@ def test_clip_loss_matches_numpy_reference_with_logit_scale_and_labels():
     rng = np.random.default_rng(0)
     images, texts = unit(rng, 6, 5), unit(rng, 6, 5)
     for scale in (1.0, 1 / 0.07, 100.0):
-        np.testing.assert_allclose(clip_loss(images, texts, scale).numpy(), clip_reference(images, texts, scale),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            clip_loss(images, texts, scale).numpy(), clip_reference(images, texts, scale), rtol=1e-5
+        )
     labels = np.array([0, 1, 1, 2, 3, 3], np.int32)  # e.g. two pictures of one post
-    np.testing.assert_allclose(clip_loss(images, texts, 14.0, labels).numpy(),
-                               clip_reference(images, texts, 14.0, labels), rtol=1e-5)
+    np.testing.assert_allclose(
+        clip_loss(images, texts, 14.0, labels).numpy(), clip_reference(images, texts, 14.0, labels), rtol=1e-5
+    )
 
 
 def test_wenlan_loss_matches_numpy_reference():
     rng = np.random.default_rng(1)
     args = [unit(rng, 5, 4) for _ in range(4)] + [unit(rng, 7, 4), unit(rng, 7, 4)]
     for temperature in (0.07, 0.5):
-        np.testing.assert_allclose(wenlan_loss(*args, temperature).numpy(), wenlan_reference(*args, temperature),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            wenlan_loss(*args, temperature).numpy(), wenlan_reference(*args, temperature), rtol=1e-5
+        )
 
 
 def test_picture_encoder_takes_png_and_jpeg_bytes_and_decoded_images():
@@ -110,8 +125,15 @@ def test_picture_encoder_takes_png_and_jpeg_bytes_and_decoded_images():
 def test_picture_encoder_from_a_local_keras_hub_preset(tmp_path):
     keras_hub = pytest.importorskip("keras_hub")
     backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64], stackwise_num_blocks=[1],
-        stackwise_num_strides=[1], block_type="basic_block", use_pre_activation=False, image_shape=(None, None, 3))
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64],
+        stackwise_num_blocks=[1],
+        stackwise_num_strides=[1],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(None, None, 3),
+    )
     backbone.save_to_preset(str(tmp_path / "preset"))
     encoder = PictureEncoder.from_preset(str(tmp_path / "preset"), image_size=SIZE)
     images = random_images(2)
@@ -131,8 +153,15 @@ def test_model_loss_is_the_reference_on_its_own_embeddings(method):
     else:  # in evaluation mode, the momentum towers (not yet updated) compute the keys
         image_keys = normalise(model.target_projector(model.target_encoder(images)).numpy())
         text_keys = model.target_embed_texts(tokens).numpy()
-        expected = wenlan_reference(z_images.numpy(), z_texts.numpy(), image_keys, text_keys,
-                                    np.asarray(model.image_queue), np.asarray(model.text_queue), 0.07)
+        expected = wenlan_reference(
+            z_images.numpy(),
+            z_texts.numpy(),
+            image_keys,
+            text_keys,
+            np.asarray(model.image_queue),
+            np.asarray(model.text_queue),
+            0.07,
+        )
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-4)
     with pytest.raises(ValueError, match="images, texts"):
         model.compute_contrastive_loss(images, training=False)
@@ -174,16 +203,18 @@ def test_keras_round_trip_keeps_towers_logit_scale_queues_and_momentum_towers(me
     assert type(restored) is type(model)
     assert_same_weights(restored, model)
     pictures = tf.constant([tf.io.encode_png(image).numpy() for image in random_images(3, seed=5)])
-    np.testing.assert_allclose(restored.embed_images(pictures).numpy(), model.embed_images(pictures).numpy(),
-                               atol=1e-6)
-    np.testing.assert_allclose(restored.embed_texts(tf.constant(TEXTS)).numpy(),
-                               model.embed_texts(tf.constant(TEXTS)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(restored.embed_images(pictures).numpy(), model.embed_images(pictures).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        restored.embed_texts(tf.constant(TEXTS)).numpy(), model.embed_texts(tf.constant(TEXTS)).numpy(), atol=1e-6
+    )
     if method == "clip":
         assert float(restored.log_logit_scale) != pytest.approx(math.log(1 / 0.07))  # trained, saved, restored
     else:
         assert restored.queue_size == 12 and restored.temperature == 0.07
-        for online, target in ((restored.text_encoder, restored.target_text_encoder),
-                               (restored.encoder, restored.target_encoder)):
+        for online, target in (
+            (restored.text_encoder, restored.target_text_encoder),
+            (restored.encoder, restored.target_encoder),
+        ):
             assert not np.allclose(online.trainable_weights[0], target.weights[0])  # EMA, not a copy
         assert_same_weights(restored.target_text_encoder, model.target_text_encoder)
         np.testing.assert_array_equal(np.asarray(restored.text_queue)[:16], np.asarray(model.text_queue)[:16])
@@ -211,8 +242,7 @@ def test_wenlan_enqueues_both_modalities_keys_and_follows_by_momentum():
     np.testing.assert_allclose(np.linalg.norm(np.asarray(model.text_queue)[:8], axis=1), 1, rtol=1e-5)
     for online, target, old in zip(model.text_encoder.weights, model.target_text_encoder.weights, online_before):
         if online.trainable:  # copied at step 0, then θ_t ← 0.9 θ_t + 0.1 θ_online
-            np.testing.assert_allclose(np.asarray(target), 0.9 * old + 0.1 * np.asarray(online), rtol=1e-5,
-                                       atol=1e-6)
+            np.testing.assert_allclose(np.asarray(target), 0.9 * old + 0.1 * np.asarray(online), rtol=1e-5, atol=1e-6)
     targets = {id(v) for v in model.target_text_encoder.weights + model.target_encoder.weights}
     assert not targets & {id(v) for v in model.trainable_variables}
 

@@ -1,11 +1,12 @@
 """Image–text evaluation (recall@k, median rank, zero-shot) vs literal NumPy, and the CLIP/WenLan recipe."""
+
 import json
 
 import numpy as np
 import pytest
-
 from reference import normalise
 from text_helpers import require
+
 from tfcl.data.images import picture_text_pairs
 from tfcl.eval.image_text import PROMPT_TEMPLATES_ZH, class_embeddings, retrieval_metrics, zero_shot_accuracy
 from tfcl.recipes.image_text import pair_ids_of, train_image_text
@@ -82,25 +83,37 @@ def synthetic_pairs(n=48, size=16, seed=0):
     names = list(colours)
     rows = [names[i % 4] for i in range(n)]
     images = np.stack([np.clip(np.array(colours[c]) + rng.normal(0, 10, (size, size, 3)), 0, 255) for c in rows])
-    return {"image": images.astype(np.uint8), "text": np.array([f"一块{c}的方块{i % 3}" for i, c in enumerate(rows)]),
-            "source": np.array(["emoji" if i // 4 % 2 else "tuxpaint" for i in range(n)]),
-            "category_zh": np.array([c if i % 5 else "" for i, c in enumerate(rows)]),
-            "held_out": np.arange(n) % 4 == 0}
+    return {
+        "image": images.astype(np.uint8),
+        "text": np.array([f"一块{c}的方块{i % 3}" for i, c in enumerate(rows)]),
+        "source": np.array(["emoji" if i // 4 % 2 else "tuxpaint" for i in range(n)]),
+        "category_zh": np.array([c if i % 5 else "" for i, c in enumerate(rows)]),
+        "held_out": np.arange(n) % 4 == 0,
+    }
 
 
 @pytest.mark.parametrize("method", ["clip", pytest.param("wenlan", marks=pytest.mark.slow)])
 def test_recipe_trains_saves_and_evaluates(method, tmp_path):
     pairs = synthetic_pairs()
-    vocabulary = [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join(pairs["text"]) + "".join(
-        PROMPT_TEMPLATES_ZH)))]
-    tiny = dict(image_size=16, text_length=12, num_layers=1, hidden_dim=16, intermediate_dim=32, projection_dim=8,
-                queue_size=16)
-    model, history = train_image_text(method, pairs, vocabulary, tmp_path / "run", epochs=2, batch_size=8,
-                                      steps_per_epoch=3, verbose=0, **tiny)
+    vocabulary = [
+        *BERT_SPECIAL_TOKENS,
+        *WEIBO_TOKENS,
+        *sorted(set("".join(pairs["text"]) + "".join(PROMPT_TEMPLATES_ZH))),
+    ]
+    tiny = dict(
+        image_size=16, text_length=12, num_layers=1, hidden_dim=16, intermediate_dim=32, projection_dim=8, queue_size=16
+    )
+    model, history = train_image_text(
+        method, pairs, vocabulary, tmp_path / "run", epochs=2, batch_size=8, steps_per_epoch=3, verbose=0, **tiny
+    )
     assert model.optimizer.iterations.numpy() == 6 and np.all(np.isfinite(history.history["loss"]))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["pairs"] == 12 and set(metrics) >= {"i2t_recall@1", "t2i_median_rank", "zero_shot_emoji",
-                                                       "zero_shot_tuxpaint"}
+    assert metrics["pairs"] == 12 and set(metrics) >= {
+        "i2t_recall@1",
+        "t2i_median_rank",
+        "zero_shot_emoji",
+        "zero_shot_tuxpaint",
+    }
     assert (tmp_path / "run" / "model.keras").exists()
 
 
@@ -113,8 +126,25 @@ def test_cli_trains_clip_and_exports_the_picture_model(tmp_path):
     import tensorflow as tf
 
     out = tmp_path / "clip"
-    result = subprocess.run([sys.executable, "-m", "tfcl.cli", "train", "clip", "--epochs", "1", "--steps-per-epoch",
-                             "2", "--batch-size", "16", "--out", str(out)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfcl.cli",
+            "train",
+            "clip",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["pairs"] == int(picture_text_pairs(16)["held_out"].sum())

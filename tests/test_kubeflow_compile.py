@@ -3,6 +3,7 @@
 ``KubeflowV2DagRunner`` needs the ``kfp-pipeline-spec`` package (the pipeline-spec protos); without it these tests
 are skipped.
 """
+
 import argparse
 import json
 
@@ -14,17 +15,30 @@ from tfcl.cli import run as run_command  # noqa: E402
 from tfx_pipeline.runner import compile_kubeflow_v2  # noqa: E402
 
 IMAGE = "example.com/tfcl-pipeline:test"
-STEPS = {"WeiboExampleGen", "StatisticsGen", "WeiboSchemaGen", "ExampleValidator", "AnomaliesGate", "Trainer",
-         "RetrievalEvaluator", "Pusher"}
+STEPS = {
+    "WeiboExampleGen",
+    "StatisticsGen",
+    "WeiboSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Trainer",
+    "RetrievalEvaluator",
+    "Pusher",
+}
 
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("kubeflow")
     output = compile_kubeflow_v2(
-        str(scratch / "pipeline.json"), pipeline_root=str(scratch / "root"), data_root="gs://bucket/weibo",
-        serving_model_dir="gs://bucket/serving", image=IMAGE, threshold=0.6,
-        trainer_config={"strategy": "multi_worker", "epochs": 3})
+        str(scratch / "pipeline.json"),
+        pipeline_root=str(scratch / "root"),
+        data_root="gs://bucket/weibo",
+        serving_model_dir="gs://bucket/serving",
+        image=IMAGE,
+        threshold=0.6,
+        trainer_config={"strategy": "multi_worker", "epochs": 3},
+    )
     with open(output) as file:
         return json.load(file)["pipelineSpec"]
 
@@ -50,24 +64,41 @@ def test_training_waits_for_the_gate_and_the_evaluator_compares_with_the_last_bl
     assert "AnomaliesGate" in tasks["Trainer"]["dependentTasks"]
     inputs = tasks["RetrievalEvaluator"]["inputs"]
     assert inputs["artifacts"]["baseline_model"]["taskOutputArtifact"]["producerTask"].startswith(
-        "latest_blessed_model_resolver")
+        "latest_blessed_model_resolver"
+    )
     assert inputs["parameters"]["threshold"]["runtimeValue"]["constantValue"]["doubleValue"] == 0.6
     custom_config = json.loads(
-        tasks["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constantValue"]["stringValue"])
+        tasks["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constantValue"]["stringValue"]
+    )
     assert custom_config == {"min_topic_count": 5, "strategy": "multi_worker", "epochs": 3}
     outputs = spec["components"]["WeiboExampleGen"]["outputDefinitions"]["artifacts"]
     assert {name: outputs[name]["artifactType"]["instanceSchema"].splitlines()[0] for name in outputs} == {
-        "examples": "title: tfx.Examples", "dead_letters": "title: tfcl.WeiboDeadLetters",
-        "topic_vocabulary": "title: tfcl.TopicVocabulary"}
+        "examples": "title: tfx.Examples",
+        "dead_letters": "title: tfcl.WeiboDeadLetters",
+        "topic_vocabulary": "title: tfcl.TopicVocabulary",
+    }
 
 
 def test_tfcl_pipeline_compile_writes_the_spec(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="tfcl")
     run_command.register(parser.add_subparsers(required=True))
     output = tmp_path / "pipeline.json"
-    args = parser.parse_args(["pipeline", "compile", "--kubeflow", str(output), "--pipeline-root", str(tmp_path),
-                              "--data-root", "gs://bucket/weibo", "--serving-model-dir", "gs://bucket/serving",
-                              "--image", IMAGE])
+    args = parser.parse_args(
+        [
+            "pipeline",
+            "compile",
+            "--kubeflow",
+            str(output),
+            "--pipeline-root",
+            str(tmp_path),
+            "--data-root",
+            "gs://bucket/weibo",
+            "--serving-model-dir",
+            "gs://bucket/serving",
+            "--image",
+            IMAGE,
+        ]
+    )
     args.run(args)
     assert STEPS <= json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"].keys()
     assert str(output) in capsys.readouterr().out

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from reference import log_softmax, normalise, nt_xent_reference
+
 from tfcl.losses import info_nce, nt_xent
 
 
@@ -31,6 +31,11 @@ def test_info_nce_with_exclusion_matches_numpy():
     logits = anchors @ candidates.T / 0.2
     logits[exclude] = -np.inf
     expected = -np.mean(log_softmax(logits)[np.arange(4), positives])
-    loss = info_nce(tf.constant(anchors, tf.float32), tf.constant(candidates, tf.float32),
-                    tf.constant(positives), 0.2, exclude=tf.constant(exclude))
+    loss = info_nce(
+        tf.constant(anchors, tf.float32),
+        tf.constant(candidates, tf.float32),
+        tf.constant(positives),
+        0.2,
+        exclude=tf.constant(exclude),
+    )
     assert float(loss) == pytest.approx(expected, rel=1e-5)

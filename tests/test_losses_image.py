@@ -1,9 +1,10 @@
 """MoCo, BYOL/SimSiam, SwAV and Barlow Twins losses against literal NumPy references, on one and two replicas."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from reference import log_softmax, normalise, two_replica_strategy
+
 from tfcl.losses import barlow_twins, moco_info_nce, negative_cosine, sinkhorn, swapped_prediction
 
 
@@ -15,8 +16,12 @@ def on_two_replicas(loss_fn, *arrays):
     """``loss_fn`` on two replicas, each given its half (along axis 0) of every array; per-replica results."""
     strategy = two_replica_strategy()
     halves = [np.split(np.asarray(a, np.float32), 2) for a in arrays]
-    inputs = [strategy.experimental_distribute_values_from_function(
-        lambda context, h=h: tf.constant(h[context.replica_id_in_sync_group])) for h in halves]
+    inputs = [
+        strategy.experimental_distribute_values_from_function(
+            lambda context, h=h: tf.constant(h[context.replica_id_in_sync_group])
+        )
+        for h in halves
+    ]
     result = tf.function(lambda *args: strategy.run(loss_fn, args=args))(*inputs)
     return [t.numpy() for t in strategy.experimental_local_results(result)]
 
@@ -47,7 +52,7 @@ def barlow_twins_reference(z1, z2, weight):
 
     c = standardise(z1).T @ standardise(z2) / len(z1)
     off_diagonal = c[~np.eye(len(c), dtype=bool)]
-    return float(np.sum((1 - np.diag(c)) ** 2) + weight * np.sum(off_diagonal ** 2))
+    return float(np.sum((1 - np.diag(c)) ** 2) + weight * np.sum(off_diagonal**2))
 
 
 def test_negative_cosine_matches_numpy_and_gives_byols_regression():
@@ -64,8 +69,11 @@ def test_negative_cosine_matches_numpy_and_gives_byols_regression():
 @pytest.mark.parametrize("temperature", [0.07, 0.2])
 def test_moco_info_nce_matches_numpy(temperature):
     rng = np.random.default_rng(1)
-    q, k, queue = normalise(rng.normal(size=(5, 8))), normalise(rng.normal(size=(5, 8))), normalise(
-        rng.normal(size=(11, 8)))
+    q, k, queue = (
+        normalise(rng.normal(size=(5, 8))),
+        normalise(rng.normal(size=(5, 8))),
+        normalise(rng.normal(size=(11, 8))),
+    )
     loss = moco_info_nce(constant(q), constant(k), constant(queue), temperature)
     assert float(loss) == pytest.approx(moco_reference(q, k, queue, temperature), rel=1e-5)
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from reference import normalise
+
 from tfcl.eval import knn, linear_probe
 from tfcl.metrics import alignment, effective_rank, embedding_std, uniformity
 

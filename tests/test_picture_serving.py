@@ -3,6 +3,7 @@
 What is checked is the serving path of a freshly built, untrained tiny W-CLIP (CLIP negatives): picture bytes in,
 the same embeddings as the Keras model, top-k of the exported indexes, bad input refused with INVALID_ARGUMENT.
 """
+
 import grpc
 import numpy as np
 import pytest
@@ -14,10 +15,19 @@ from tfcl.serving import ModelServer, ServingClient, single_model_config
 from tfcl.text.tokenizer import BERT_SPECIAL_TOKENS, WEIBO_TOKENS
 
 MODEL_NAME = "weibo_pictures"
-COLOURS = {"red": (230, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 230), "yellow": (240, 220, 20),
-           "white": (250, 250, 250)}
-POSTS = {f"44810000000000{index:02d}": text for index, text in enumerate([
-    "红色的苹果 好吃", "绿色的树叶 春天", "蓝色的大海 旅行", "黄色的香蕉 水果", "白色的雪 冬天", "今天 天气 真好"])}
+COLOURS = {
+    "red": (230, 30, 30),
+    "green": (30, 200, 30),
+    "blue": (30, 30, 230),
+    "yellow": (240, 220, 20),
+    "white": (250, 250, 250),
+}
+POSTS = {
+    f"44810000000000{index:02d}": text
+    for index, text in enumerate(
+        ["红色的苹果 好吃", "绿色的树叶 春天", "蓝色的大海 旅行", "黄色的香蕉 水果", "白色的雪 冬天", "今天 天气 真好"]
+    )
+}
 QUERIES = ["红色的花", "去海边 旅行"]
 K = 3
 SIZE = 16
@@ -34,15 +44,24 @@ QUERY_PICTURES = [picture((200, 40, 40)), picture((40, 40, 200), tf.io.encode_jp
 @pytest.fixture(scope="module")
 def model():
     vocabulary = [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join([*POSTS.values(), *QUERIES])))]
-    return build_wclip(vocabulary, "in_batch", image_size=SIZE, text_length=12, num_layers=1, hidden_dim=16,
-                       intermediate_dim=32, projection_dim=8)
+    return build_wclip(
+        vocabulary,
+        "in_batch",
+        image_size=SIZE,
+        text_length=12,
+        num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        projection_dim=8,
+    )
 
 
 @pytest.fixture(scope="module")
 def version_dir(model, tmp_path_factory):
     version = tmp_path_factory.mktemp("models") / MODEL_NAME / "1"
-    export_picture_model(model, list(PICTURES), list(PICTURES.values()), list(POSTS), list(POSTS.values()),
-                         str(version), k=K)
+    export_picture_model(
+        model, list(PICTURES), list(PICTURES.values()), list(POSTS), list(POSTS.values()), str(version), k=K
+    )
     return version
 
 
@@ -62,22 +81,31 @@ def client(version_dir):
 
 def test_saved_model_takes_picture_bytes_and_embeds_as_the_keras_model(model, in_process):
     pictures = tf.constant(QUERY_PICTURES)
-    np.testing.assert_allclose(in_process.signatures["embed_picture"](pictures=pictures)["embedding"].numpy(),
-                               model.embed_images(pictures).numpy(), atol=1e-5)
-    np.testing.assert_allclose(in_process.signatures["embed_post"](texts=tf.constant(QUERIES))["embedding"].numpy(),
-                               model.embed_texts(tf.constant(QUERIES)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        in_process.signatures["embed_picture"](pictures=pictures)["embedding"].numpy(),
+        model.embed_images(pictures).numpy(),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        in_process.signatures["embed_post"](texts=tf.constant(QUERIES))["embedding"].numpy(),
+        model.embed_texts(tf.constant(QUERIES)).numpy(),
+        atol=1e-5,
+    )
     # The index travels inside: scores are the Keras model's cosines against the index pictures.
     answer = in_process.signatures["pictures_for_post"](texts=tf.constant(QUERIES))
-    cosines = model.embed_texts(tf.constant(QUERIES)).numpy() @ model.embed_images(
-        tf.constant(list(PICTURES.values()))).numpy().T
+    cosines = (
+        model.embed_texts(tf.constant(QUERIES)).numpy()
+        @ model.embed_images(tf.constant(list(PICTURES.values()))).numpy().T
+    )
     np.testing.assert_allclose(answer["scores"].numpy(), -np.sort(-cosines, axis=1)[:, :K], atol=1e-5)
     names = np.array(list(PICTURES))[np.argsort(-cosines, axis=1)[:, :K]]
     np.testing.assert_array_equal(answer["picture_ids"].numpy().astype(str), names)
 
 
 def test_grpc_picture_bytes_get_posts_and_a_post_gets_pictures(client, in_process):
-    posts = client.predict(MODEL_NAME, {"pictures": np.array(QUERY_PICTURES, dtype=object)},
-                           signature_name="posts_for_picture")
+    posts = client.predict(
+        MODEL_NAME, {"pictures": np.array(QUERY_PICTURES, dtype=object)}, signature_name="posts_for_picture"
+    )
     pictures = client.predict(MODEL_NAME, {"texts": QUERIES}, signature_name="pictures_for_post")
     default = client.predict(MODEL_NAME, {"texts": QUERIES})
     for answer, key, names in ((posts, "post_ids", POSTS), (pictures, "picture_ids", PICTURES)):
@@ -94,10 +122,16 @@ def test_grpc_picture_bytes_get_posts_and_a_post_gets_pictures(client, in_proces
 
 
 BAD_REQUESTS = {  # (signature, inputs, text the error must contain)
-    "corrupt-picture": ("posts_for_picture", {"pictures": np.array([b"not a picture"], dtype=object)},
-                        "neither JPEG nor PNG"),
-    "one-corrupt-in-a-batch": ("embed_picture", {"pictures": np.array([QUERY_PICTURES[0], b"GIF89a"], dtype=object)},
-                               "neither JPEG nor PNG"),
+    "corrupt-picture": (
+        "posts_for_picture",
+        {"pictures": np.array([b"not a picture"], dtype=object)},
+        "neither JPEG nor PNG",
+    ),
+    "one-corrupt-in-a-batch": (
+        "embed_picture",
+        {"pictures": np.array([QUERY_PICTURES[0], b"GIF89a"], dtype=object)},
+        "neither JPEG nor PNG",
+    ),
     "truncated-png": ("posts_for_picture", {"pictures": np.array([QUERY_PICTURES[0][:30]], dtype=object)}, ""),
     "empty-batch": ("posts_for_picture", {"pictures": tf.make_tensor_proto([], tf.string)}, "empty batch"),
     "wrong-dtype": ("pictures_for_post", {"texts": np.ones(2, np.float32)}, ""),

@@ -5,13 +5,13 @@ pictures are fetched) and is in the default suite: it is the acceptance test. It
 sample a few posts whose pictures are local files: a good one, a corrupt one and references that resolve to nothing.
 The second run (cache) and the anomalous corpus are slow tests.
 """
+
 import argparse
 import collections
 import json
 import os
 
 import numpy as np
-
 import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
@@ -28,11 +28,30 @@ from tfx_pipeline.runner import latest_output, node_executions, run_local
 
 standard_artifacts = tfx.types.standard_artifacts
 
-TINY_TRAINER = {"epochs": 2, "batch_size": 32, "num_layers": 1, "num_heads": 2, "hidden_dim": 32,
-                "intermediate_dim": 64, "vocabulary_size": 1000, "learning_rate": 1e-3}
-TINY_WCLIP = {"epochs": 2, "batch_size": 16, "image_size": 16, "text_length": 24, "num_layers": 1, "num_heads": 2,
-              "hidden_dim": 16, "intermediate_dim": 32, "projection_dim": 8, "vocabulary_size": 500,
-              "learning_rate": 1e-3, "top_k": 20}
+TINY_TRAINER = {
+    "epochs": 2,
+    "batch_size": 32,
+    "num_layers": 1,
+    "num_heads": 2,
+    "hidden_dim": 32,
+    "intermediate_dim": 64,
+    "vocabulary_size": 1000,
+    "learning_rate": 1e-3,
+}
+TINY_WCLIP = {
+    "epochs": 2,
+    "batch_size": 16,
+    "image_size": 16,
+    "text_length": 24,
+    "num_layers": 1,
+    "num_heads": 2,
+    "hidden_dim": 16,
+    "intermediate_dim": 32,
+    "projection_dim": 8,
+    "vocabulary_size": 500,
+    "learning_rate": 1e-3,
+    "top_k": 20,
+}
 
 
 def fetched(*names):
@@ -46,22 +65,38 @@ PICTURES_FETCHED = fetched("emoji", "tuxpaint")  # the sample's picture referenc
 needs_pictures = pytest.mark.skipif(not PICTURES_FETCHED, reason="needs `tfcl data fetch emoji tuxpaint`")
 # hit@5 by chance is about 5/30 on the generated sample's topics; the tiny CD-TOM made 0.344 (TF-IDF 0.719).
 # W-CLIP's threshold is 0: any model is blessed, what is checked is the branch's plumbing, not its quality.
-OPTIONS = {"input_pattern": "*.jsonl", "min_topic_count": 3, "threshold": 0.25, "trainer_config": TINY_TRAINER,
-           **({"pictures": {"trainer_config": TINY_WCLIP, "threshold": 0.0}} if PICTURES_FETCHED else {})}
+OPTIONS = {
+    "input_pattern": "*.jsonl",
+    "min_topic_count": 3,
+    "threshold": 0.25,
+    "trainer_config": TINY_TRAINER,
+    **({"pictures": {"trainer_config": TINY_WCLIP, "threshold": 0.0}} if PICTURES_FETCHED else {}),
+}
 POSTS = 300
 GOOD_PICTURE, BROKEN_PICTURE = "pictures/ok.png", "pictures/broken.jpg"
 UNRESOLVABLE = ("pictures/missing.png", "https://wx1.sinaimg.cn/large/006abc.jpg")
 # Posts whose pictures are files next to the exports (paths relative to the data root), good and bad.
-PICTURE_POSTS = [{"idstr": f"49990000000000{index:02d}", "text": f"#春日赏花# 公园 拍照 心情 第{index}天", "pics": [ref]}
-                 for index, ref in enumerate([GOOD_PICTURE] * 4 + [BROKEN_PICTURE] * 2 + list(UNRESOLVABLE))]
-CACHEABLE_STEPS = ("WeiboExampleGen", "StatisticsGen", "WeiboSchemaGen", "ExampleValidator", "AnomaliesGate",
-                   "Trainer", *(("wclip_trainer",) if PICTURES_FETCHED else ()))
+PICTURE_POSTS = [
+    {"idstr": f"49990000000000{index:02d}", "text": f"#春日赏花# 公园 拍照 心情 第{index}天", "pics": [ref]}
+    for index, ref in enumerate([GOOD_PICTURE] * 4 + [BROKEN_PICTURE] * 2 + list(UNRESOLVABLE))
+]
+CACHEABLE_STEPS = (
+    "WeiboExampleGen",
+    "StatisticsGen",
+    "WeiboSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Trainer",
+    *(("wclip_trainer",) if PICTURES_FETCHED else ()),
+)
 
 
 def execution_states(metadata_path):
     """``{node id: [states of its executions, oldest first]}``, e.g. ``{"Trainer": ["COMPLETE", "CACHED"]}``."""
-    return {node: [execution.State.Name(execution.last_known_state) for execution in executions]
-            for node, executions in node_executions(metadata_path).items()}
+    return {
+        node: [execution.State.Name(execution.last_known_state) for execution in executions]
+        for node, executions in node_executions(metadata_path).items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +107,8 @@ def corpus(tmp_path_factory):
     (data_root / GOOD_PICTURE).write_bytes(tf.io.encode_png(np.full((24, 32, 3), 200, np.uint8)).numpy())
     (data_root / BROKEN_PICTURE).write_bytes(b"\xff\xd8\xff\xe0 cut short")
     (data_root / "picture_posts.jsonl").write_text(
-        "".join(json.dumps(post, ensure_ascii=False) + "\n" for post in PICTURE_POSTS), encoding="utf-8")
+        "".join(json.dumps(post, ensure_ascii=False) + "\n" for post in PICTURE_POSTS), encoding="utf-8"
+    )
     return data_root, manifest
 
 
@@ -80,8 +116,12 @@ def corpus(tmp_path_factory):
 def first_run(corpus, tmp_path_factory):
     paths = run_local(str(tmp_path_factory.mktemp("pipeline")), str(corpus[0]), **OPTIONS)
     model_base = os.path.join(paths["serving_model_dir"], MODEL_NAME)
-    return {**paths, "model_base": model_base, "versions": sorted(complete_versions(model_base)),
-            "states": execution_states(paths["metadata_path"])}
+    return {
+        **paths,
+        "model_base": model_base,
+        "versions": sorted(complete_versions(model_base)),
+        "states": execution_states(paths["metadata_path"]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +152,8 @@ def test_pipeline_pushes_a_blessed_model_under_the_serving_base(first_run):
     saved_model = tf.saved_model.load(version_dir)
     assert set(saved_model.signatures) == {"serving_default", "predict_topics", "embed_post", "similar_posts"}
     vocabulary = components.read_topic_vocabulary(
-        latest_output(metadata_path, "WeiboExampleGen", "topic_vocabulary", components.TopicVocabulary))
+        latest_output(metadata_path, "WeiboExampleGen", "topic_vocabulary", components.TopicVocabulary)
+    )
     answer = saved_model.signatures["predict_topics"](texts=tf.constant(["篮球 投篮 三分 球场"]))
     assert {topic.decode() for topic in answer["topics"].numpy()[0]} <= set(vocabulary)
 
@@ -127,8 +168,11 @@ def test_example_gen_records_counts_dead_letters_and_vocabulary(first_run, corpu
     def count(name):
         return examples.get_int_custom_property(components.COUNT_PREFIX + name)
 
-    assert count("read") == manifest["lines"] + len(PICTURE_POSTS) == count("train") + count("eval") + count(
-        "dead_lettered") + count("duplicates")
+    assert (
+        count("read")
+        == manifest["lines"] + len(PICTURE_POSTS)
+        == count("train") + count("eval") + count("dead_lettered") + count("duplicates")
+    )
     assert count("written") == POSTS + len(PICTURE_POSTS) and count("duplicates") == manifest["duplicates"]
     with open(os.path.join(dead_letters.uri, "dead_letters.jsonl"), encoding="utf-8") as file:
         reasons = collections.Counter(json.loads(line)["reason"] for line in file)
@@ -159,8 +203,13 @@ def test_picture_branch_pushes_a_blessed_wclip_model_that_takes_picture_bytes(fi
     assert pushed.get_string_custom_property("pushed_destination") == str(version_dir)
 
     saved_model = tf.saved_model.load(str(version_dir))
-    assert set(saved_model.signatures) == {"serving_default", "pictures_for_post", "posts_for_picture", "embed_post",
-                                           "embed_picture"}
+    assert set(saved_model.signatures) == {
+        "serving_default",
+        "pictures_for_post",
+        "posts_for_picture",
+        "embed_post",
+        "embed_picture",
+    }
     examples = latest_output(metadata_path, "WeiboExampleGen", "examples", standard_artifacts.Examples)
     train_posts = components.split_posts(examples, "train")
     usable = {ref for _, ref, _ in resolve_pictures(train_posts, data_root)[0]}
@@ -174,8 +223,9 @@ def test_picture_branch_pushes_a_blessed_wclip_model_that_takes_picture_bytes(fi
     with pytest.raises(tf.errors.InvalidArgumentError, match="neither JPEG nor PNG"):
         saved_model.signatures["posts_for_picture"](pictures=tf.constant([b"not a picture"]))
 
-    evaluation = latest_output(metadata_path, "PictureRetrievalEvaluator", "evaluation",
-                               standard_artifacts.ModelEvaluation)
+    evaluation = latest_output(
+        metadata_path, "PictureRetrievalEvaluator", "evaluation", standard_artifacts.ModelEvaluation
+    )
     with open(os.path.join(evaluation.uri, "metrics.json"), encoding="utf-8") as file:
         report = json.load(file)
     assert report["model"]["pairs"] >= 1 and report["metric"] == "t2i_recall@5" and report["blessed"]
@@ -189,14 +239,18 @@ def test_bad_pictures_are_set_aside_and_counted(first_run):
     with open(os.path.join(model_run.uri, DEAD_LETTERS_FILE), encoding="utf-8") as file:
         letters = [json.loads(line) for line in file]
     assert collections.Counter((letter["ref"], letter["reason"]) for letter in letters) == {
-        (BROKEN_PICTURE, UNDECODABLE): 2, (UNRESOLVABLE[0], NOT_FOUND): 1, (UNRESOLVABLE[1], NOT_FOUND): 1}
+        (BROKEN_PICTURE, UNDECODABLE): 2,
+        (UNRESOLVABLE[0], NOT_FOUND): 1,
+        (UNRESOLVABLE[1], NOT_FOUND): 1,
+    }
     with open(os.path.join(model_run.uri, REPORT_FILE), encoding="utf-8") as file:
         report = json.load(file)
     set_aside = sum((collections.Counter(counts["set_aside"]) for counts in report.values()), collections.Counter())
     assert set_aside == {UNDECODABLE: 2, NOT_FOUND: 2}
     assert sum(counts["posts"] for counts in report.values()) == POSTS + len(PICTURE_POSTS)
-    evaluation = latest_output(metadata_path, "PictureRetrievalEvaluator", "evaluation",
-                               standard_artifacts.ModelEvaluation)
+    evaluation = latest_output(
+        metadata_path, "PictureRetrievalEvaluator", "evaluation", standard_artifacts.ModelEvaluation
+    )
     with open(os.path.join(evaluation.uri, "metrics.json"), encoding="utf-8") as file:
         assert json.load(file)["pictures"] == report["eval"]  # the evaluator counts the eval split alike
 
@@ -209,12 +263,21 @@ def test_a_baseline_of_the_other_kind_is_ignored(first_run, tmp_path):
     cdtom_model = latest_output(metadata_path, "Trainer", "model", standard_artifacts.Model)
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    components.judge(wclip_model, cdtom_model, lambda model_dir: {"t2i_recall@5": 0.5}, evaluation, blessing,
-                     metric="t2i_recall@5", threshold=0.4, kind_signature="posts_for_picture")
+    components.judge(
+        wclip_model,
+        cdtom_model,
+        lambda model_dir: {"t2i_recall@5": 0.5},
+        evaluation,
+        blessing,
+        metric="t2i_recall@5",
+        threshold=0.4,
+        kind_signature="posts_for_picture",
+    )
     with open(tmp_path / "evaluation" / "metrics.json", encoding="utf-8") as file:
         report = json.load(file)
     assert report["baseline"] is None and report["baseline_ignored"] == (
-        f"model {cdtom_model.id} has no posts_for_picture signature")
+        f"model {cdtom_model.id} has no posts_for_picture signature"
+    )
     assert blessing.get_int_custom_property("blessed") == 1 and not blessing.has_custom_property("baseline_model_id")
 
 
@@ -222,13 +285,25 @@ def test_a_baseline_of_the_other_kind_is_ignored(first_run, tmp_path):
 def test_one_server_answers_both_models_over_grpc(first_run, corpus, capsys):
     examples = latest_output(first_run["metadata_path"], "WeiboExampleGen", "examples", standard_artifacts.Examples)
     train_posts = components.split_posts(examples, "train")
-    model_bases = {name: os.path.join(first_run["serving_model_dir"], name) for name in (MODEL_NAME,
-                                                                                         PICTURE_MODEL_NAME)}
-    run_command.query_served_models(model_bases, ["篮球 投篮 三分 球场"], components.split_posts(examples, "eval"),
-                        {post.id: post for post in train_posts}, str(corpus[0]), top=3)
+    model_bases = {
+        name: os.path.join(first_run["serving_model_dir"], name) for name in (MODEL_NAME, PICTURE_MODEL_NAME)
+    }
+    run_command.query_served_models(
+        model_bases,
+        ["篮球 投篮 三分 球场"],
+        components.split_posts(examples, "eval"),
+        {post.id: post for post in train_posts},
+        str(corpus[0]),
+        top=3,
+    )
     printed = capsys.readouterr().out
-    for text in (f"model {MODEL_NAME} version", f"model {PICTURE_MODEL_NAME} version", "博文预测话题 topics: #",
-                 "博文配图片 pictures for the post", "图片配博文 posts for the picture"):
+    for text in (
+        f"model {MODEL_NAME} version",
+        f"model {PICTURE_MODEL_NAME} version",
+        "博文预测话题 topics: #",
+        "博文配图片 pictures for the post",
+        "图片配博文 posts for the picture",
+    ):
         assert text in printed, printed
     answers = printed.split("图片配博文 posts for the picture:")[1].splitlines()[1:4]
     assert len(answers) == 3 and all(line.split()[1] in {post.id for post in train_posts} for line in answers)
@@ -237,19 +312,30 @@ def test_one_server_answers_both_models_over_grpc(first_run, corpus, capsys):
 def test_each_resolver_reads_only_its_own_trainers_models(tmp_path):
     from tfx.dsl.compiler.compiler import Compiler
 
-    pipeline = create_pipeline("p", str(tmp_path / "root"), str(tmp_path / "data"), str(tmp_path / "serving"),
-                               str(tmp_path / "m.sqlite"), pictures={})
+    pipeline = create_pipeline(
+        "p",
+        str(tmp_path / "root"),
+        str(tmp_path / "data"),
+        str(tmp_path / "serving"),
+        str(tmp_path / "m.sqlite"),
+        pictures={},
+    )
     model_sources = {}  # resolver → the node contexts its Model channels are restricted to
     for node in Compiler().compile(pipeline).nodes:
         resolver = node.pipeline_node
         if resolver.node_info.id.startswith("latest_blessed"):
             model_sources[resolver.node_info.id] = {
                 query.name.field_value.string_value
-                for spec in resolver.inputs.inputs.values() for channel in spec.channels
+                for spec in resolver.inputs.inputs.values()
+                for channel in spec.channels
                 if channel.artifact_query.type.name == standard_artifacts.Model.TYPE_NAME
-                for query in channel.context_queries if query.type.name == "node"}
-    assert model_sources == {"latest_blessed_model_resolver": {"p.Trainer"},
-                             "latest_blessed_wclip_resolver": {"p.wclip_trainer"}}
+                for query in channel.context_queries
+                if query.type.name == "node"
+            }
+    assert model_sources == {
+        "latest_blessed_model_resolver": {"p.Trainer"},
+        "latest_blessed_wclip_resolver": {"p.wclip_trainer"},
+    }
 
 
 def test_the_picture_branch_compiles_for_kubeflow(tmp_path):
@@ -257,24 +343,49 @@ def test_the_picture_branch_compiles_for_kubeflow(tmp_path):
     parser = argparse.ArgumentParser(prog="tfcl")
     run_command.register(parser.add_subparsers(required=True))
     output = tmp_path / "pipeline.json"
-    args = parser.parse_args(["pipeline", "compile", "--kubeflow", str(output), "--pipeline-root", str(tmp_path),
-                              "--data-root", "gs://bucket/weibo", "--serving-model-dir", "gs://bucket/serving",
-                              "--image", "example.com/tfcl-pipeline:test", "--pictures", "--picture-threshold", "0.3"])
+    args = parser.parse_args(
+        [
+            "pipeline",
+            "compile",
+            "--kubeflow",
+            str(output),
+            "--pipeline-root",
+            str(tmp_path),
+            "--data-root",
+            "gs://bucket/weibo",
+            "--serving-model-dir",
+            "gs://bucket/serving",
+            "--image",
+            "example.com/tfcl-pipeline:test",
+            "--pictures",
+            "--picture-threshold",
+            "0.3",
+        ]
+    )
     args.run(args)
     tasks = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
-    assert {"Trainer", "wclip_trainer", "RetrievalEvaluator", "PictureRetrievalEvaluator", "Pusher",
-            "wclip_pusher"} <= tasks.keys()
+    assert {
+        "Trainer",
+        "wclip_trainer",
+        "RetrievalEvaluator",
+        "PictureRetrievalEvaluator",
+        "Pusher",
+        "wclip_pusher",
+    } <= tasks.keys()
     assert "AnomaliesGate" in tasks["wclip_trainer"]["dependentTasks"]
     inputs = tasks["PictureRetrievalEvaluator"]["inputs"]
     assert inputs["artifacts"]["baseline_model"]["taskOutputArtifact"]["producerTask"].startswith(
-        "latest_blessed_wclip_resolver")
+        "latest_blessed_wclip_resolver"
+    )
     parameters = {name: value["runtimeValue"]["constantValue"] for name, value in inputs["parameters"].items()}
     assert parameters["picture_root"] == {"stringValue": "gs://bucket/weibo"}
     assert parameters["threshold"] == {"doubleValue": 0.3}
 
 
-@pytest.mark.parametrize("value, baseline, blessed", [
-    (0.8, None, True), (0.3, None, False), (0.8, 0.8, True), (0.8, 0.9, False), (0.3, 0.2, False)])
+@pytest.mark.parametrize(
+    "value, baseline, blessed",
+    [(0.8, None, True), (0.3, None, False), (0.8, 0.8, True), (0.8, 0.9, False), (0.3, 0.2, False)],
+)
 def test_blessing_needs_the_threshold_and_no_regression_from_the_last_blessed_model(value, baseline, blessed):
     reasons = components.blessing_reasons("hit@5", value, 0.5, baseline)
     assert (not reasons) == blessed
@@ -302,8 +413,10 @@ def test_anomalous_corpus_blocks_training(tmp_path):
     data_root = tmp_path / "corpus"
     data_root.mkdir()
     # Well-formed posts, but not one hashtag: no topic to contrast with, which the schema forbids.
-    lines = [json.dumps({"id": str(1000 + index), "text": f"今天天气不错，出门散步第{index}天。"}, ensure_ascii=False)
-             for index in range(120)]
+    lines = [
+        json.dumps({"id": str(1000 + index), "text": f"今天天气不错，出门散步第{index}天。"}, ensure_ascii=False)
+        for index in range(120)
+    ]
     (data_root / "posts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(components.AnomaliesFound, match="training is blocked") as raised:
         run_local(str(tmp_path / "pipeline"), str(data_root), **OPTIONS)

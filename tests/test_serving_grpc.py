@@ -5,6 +5,7 @@ By default an embedded server runs on a free port over a temporary model base. W
 the tests push versions into ``$TFCL_SERVING_MODEL_BASE/tfcl_toy`` and query that server instead; tests of
 the embedded server's own behaviour are skipped then (serving/README.md has the commands).
 """
+
 import contextlib
 import functools
 import os
@@ -66,7 +67,7 @@ def client(model_dir):
         yield client
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def in_process(version_dir):
     return tf.saved_model.load(str(version_dir))
 
@@ -254,8 +255,12 @@ def test_server_binds_to_localhost_and_refuses_a_taken_port(model_dir):
 def test_tfcl_serve_answers_until_interrupted(client, model_dir, inherited_sigint):
     """Also when its launcher ignores SIGINT (the child inherits that disposition, and Python then keeps it)."""
     command = [sys.executable, "-m", "tfcl.cli", "serve", "--model-name", MODEL_NAME, "--model-base-path", model_dir]
-    server = subprocess.Popen([*map(str, command), "--port", "0"], stdout=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, inherited_sigint))
+    server = subprocess.Popen(
+        [*map(str, command), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited_sigint),
+    )
     try:
         banner = server.stdout.readline()
         assert banner.startswith(f"Serving {MODEL_NAME} on 127.0.0.1:"), banner

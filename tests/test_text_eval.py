@@ -1,12 +1,20 @@
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
-
 from text_helpers import require
+
 from tfcl.data.text import load_lee_corpus
-from tfcl.eval.text_similarity import (alignment_uniformity, delete_characters, document_embeddings,
-                                       lee_similarity, lee_tfidf_baseline, pair_correlations, sentiment_probe,
-                                       sentiment_split, split_sentences)
+from tfcl.eval.text_similarity import (
+    alignment_uniformity,
+    delete_characters,
+    document_embeddings,
+    lee_similarity,
+    lee_tfidf_baseline,
+    pair_correlations,
+    sentiment_probe,
+    sentiment_split,
+    split_sentences,
+)
 
 
 def test_pair_correlations_are_one_for_a_perfect_embedding_and_minus_one_reversed():
@@ -23,7 +31,7 @@ def test_documents_are_the_mean_of_their_own_sentences():
     assert [split_sentences(d) for d in documents] == [["a b.", "c!"], ["d?", "e。", "f！"]]
     vectors = {"a b.": [1, 0, 0], "c!": [0, 1, 0], "d?": [0, 0, 1], "e。": [0, 0, 2], "f！": [0, 0, 3]}
     embeddings = document_embeddings(lambda texts: np.array([vectors[t] for t in texts], float), documents)
-    np.testing.assert_allclose(embeddings, [[2 ** -0.5, 2 ** -0.5, 0], [0, 0, 1]])
+    np.testing.assert_allclose(embeddings, [[2**-0.5, 2**-0.5, 0], [0, 0, 1]])
 
 
 def test_lee_tfidf_baseline_and_the_same_protocol_through_embed():

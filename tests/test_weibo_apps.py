@@ -1,4 +1,5 @@
 """博文预测话题 / 找相似博文: exact top-k against brute force, the exported SavedModel against the Python apps."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -6,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from test_cdtom import POSTS, TOPICS, tiny_cdtom
+
 from tfcl.apps import SimilarPosts, TopicPredictor, export_weibo_model
 
 DOCUMENTS = [document for document, _ in POSTS]
@@ -51,8 +52,14 @@ def test_topic_predictor_is_exact_top_k_of_topic_cosines(model, predictor):
 @pytest.mark.parametrize("index", ["centroid", "combined"])
 def test_topic_keys_are_centroids_of_the_documents_carrying_the_topic(model, index):
     posts = POSTS[:5]  # no post carries 每日打卡: its key stays its name embedding
-    predictor = TopicPredictor(model, TOPICS, k=K, index=index, documents=[document for document, _ in posts],
-                               document_topics=[topics for _, topics in posts])
+    predictor = TopicPredictor(
+        model,
+        TOPICS,
+        k=K,
+        index=index,
+        documents=[document for document, _ in posts],
+        document_topics=[topics for _, topics in posts],
+    )
     documents = model.embed_documents(tf.constant([document for document, _ in posts])).numpy()
     names = model.embed_topics(tf.constant(TOPICS)).numpy()
     keys = []
@@ -61,10 +68,14 @@ def test_topic_keys_are_centroids_of_the_documents_carrying_the_topic(model, ind
         centroid = unit(documents[carrying].mean(axis=0)) if carrying else name
         keys.append(centroid if index == "centroid" or not carrying else unit(centroid + name))
     np.testing.assert_allclose(predictor.embeddings.numpy(), np.array(keys), atol=1e-5)
-    np.testing.assert_allclose(predictor.embeddings.numpy()[TOPICS.index("每日打卡")], names[TOPICS.index("每日打卡")],
-                               atol=1e-6)
-    np.testing.assert_allclose(predictor.score(QUERIES).numpy(),
-                               model.embed_documents(tf.constant(QUERIES)).numpy() @ np.array(keys).T, atol=1e-5)
+    np.testing.assert_allclose(
+        predictor.embeddings.numpy()[TOPICS.index("每日打卡")], names[TOPICS.index("每日打卡")], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        predictor.score(QUERIES).numpy(),
+        model.embed_documents(tf.constant(QUERIES)).numpy() @ np.array(keys).T,
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="index must be one of"):
         TopicPredictor(model, TOPICS, index="nearest", documents=DOCUMENTS, document_topics=[t for _, t in POSTS])
 
@@ -95,16 +106,20 @@ def test_exported_signatures_answer_like_the_python_apps(model, predictor, index
     answer = loaded.signatures["similar_posts"](texts=texts)
     np.testing.assert_array_equal(answer["post_ids"].numpy().astype(str), post_ids)
     np.testing.assert_allclose(answer["scores"].numpy(), scores, atol=1e-5)
-    np.testing.assert_allclose(loaded.signatures["embed_post"](texts=texts)["embedding"].numpy(),
-                               model.embed_documents(texts).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.signatures["embed_post"](texts=texts)["embedding"].numpy(),
+        model.embed_documents(texts).numpy(),
+        atol=1e-5,
+    )
 
 
 @pytest.mark.slow
 def test_saved_model_cli_shows_the_signatures(exported):
     path, _ = exported
     cli = Path(sys.executable).with_name("saved_model_cli")
-    shown = subprocess.run([str(cli), "show", "--dir", str(path), "--all"], capture_output=True, text=True,
-                           check=True).stdout
+    shown = subprocess.run(
+        [str(cli), "show", "--dir", str(path), "--all"], capture_output=True, text=True, check=True
+    ).stdout
     for name in ("predict_topics", "embed_post", "similar_posts", "serving_default"):
         assert f"signature_def['{name}']" in shown
     assert "inputs['texts'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in shown

@@ -1,4 +1,5 @@
 """The Beam ingestion job: counts add up, dead letters keep their reasons, the split is stable, TFRecords read back."""
+
 import argparse
 import collections
 import json
@@ -31,8 +32,9 @@ def _expected_by_reading(path, **options):
 @pytest.fixture(scope="module")
 def statuses_run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("statuses")
-    counts = weibo_ingest.run_ingestion([str(FIXTURES / "statuses.jsonl")], out_dir, max_chars=500,
-                                        eval_fraction=0.5, num_shards=2, min_topic_count=2)
+    counts = weibo_ingest.run_ingestion(
+        [str(FIXTURES / "statuses.jsonl")], out_dir, max_chars=500, eval_fraction=0.5, num_shards=2, min_topic_count=2
+    )
     return out_dir, counts
 
 
@@ -52,7 +54,8 @@ def test_dead_letters_file_has_every_malformed_record_with_its_reason(statuses_r
     letters = [json.loads(line) for line in (out_dir / weibo_ingest.DEAD_LETTERS_FILE).read_text().splitlines()]
     assert len(letters) == counts["dead_lettered"]
     assert collections.Counter(letter["reason"] for letter in letters) == {
-        reason: n for reason, n in counts["dead_letter_reasons"].items() if n}
+        reason: n for reason, n in counts["dead_letter_reasons"].items() if n
+    }
     assert all(letter["source"].endswith("statuses.jsonl") and letter["detail"] for letter in letters)
     assert any("\\x" in letter["raw"] for letter in letters if letter["reason"] == "bad_encoding")
 
@@ -76,7 +79,8 @@ def test_topic_tables_count_posts_per_split_and_apply_the_minimum(statuses_run):
             expected.update((topic, split) for topic in post.topics)
     rows = [line.split("\t") for line in (out_dir / weibo_ingest.TOPIC_COUNTS_FILE).read_text().splitlines()]
     assert {topic: (int(train), int(eval_)) for topic, train, eval_ in rows} == {
-        topic: (expected[topic, "train"], expected[topic, "eval"]) for topic, _ in expected}
+        topic: (expected[topic, "train"], expected[topic, "eval"]) for topic, _ in expected
+    }
     vocab = weibo.read_topic_counts(out_dir / weibo_ingest.TOPIC_VOCAB_FILE)
     assert vocab == [(topic, int(train)) for topic, train, _ in rows if int(train) >= 2]
 
@@ -110,8 +114,10 @@ def test_keep_one_post_does_not_depend_on_order():
 
 
 def test_ingest_transform_inside_another_pipeline_reports_beam_counters():
-    records = [("memory", json.dumps({"idstr": str(i), "text": f"#话题{i % 3}# 正文{i}"}, ensure_ascii=False).encode())
-               for i in range(20)]
+    records = [
+        ("memory", json.dumps({"idstr": str(i), "text": f"#话题{i % 3}# 正文{i}"}, ensure_ascii=False).encode())
+        for i in range(20)
+    ]
     records += [("memory", records[0][1]), ("memory", b"{not json"), ("memory", b'{"idstr": "99", "text": ""}')]
     pipeline = beam.Pipeline()
     outputs = pipeline | beam.Create(records) | weibo_ingest.IngestWeibo(weibo.RecordParser("jsonl"), 0.25)
@@ -135,15 +141,17 @@ def sample_corpus(tmp_path_factory):
 def test_sample_corpus_counts_match_its_manifest_and_the_split_is_stable_across_runs(sample_corpus, tmp_path):
     path, manifest = sample_corpus
     first = weibo_ingest.run_ingestion([str(path)], tmp_path / "a", num_shards=1)
-    second = weibo_ingest.run_ingestion([str(path)], tmp_path / "b", num_shards=3,
-                                        pipeline_args=["--runner=FnApiRunner"])
+    second = weibo_ingest.run_ingestion(
+        [str(path)], tmp_path / "b", num_shards=3, pipeline_args=["--runner=FnApiRunner"]
+    )
     assert first == second
     assert first["read"] == manifest["lines"] and first["written"] == manifest["posts"]
     assert first["duplicates"] == manifest["duplicates"]
     assert first["dead_letter_reasons"] == {reason: manifest["malformed"].get(reason, 0) for reason in weibo.REASONS}
     for split in weibo_ingest.SPLITS:
         assert {post.id for post in _written_posts(tmp_path / "a", split)} == {
-            post.id for post in _written_posts(tmp_path / "b", split)}
+            post.id for post in _written_posts(tmp_path / "b", split)
+        }
 
 
 def test_cli_writes_the_sample_and_ingests_a_csv_export(tmp_path, capsys):
@@ -153,15 +161,39 @@ def test_cli_writes_the_sample_and_ingests_a_csv_export(tmp_path, capsys):
     args.run(args)
     assert json.loads(capsys.readouterr().out)["posts"] == 50
     assert (tmp_path / "s.jsonl").read_bytes() == b"".join(
-        line + b"\n" for line in weibo_sample.sample_lines(50, seed=0)[0])
+        line + b"\n" for line in weibo_sample.sample_lines(50, seed=0)[0]
+    )
 
-    args = parser.parse_args(["ingest", "weibo", "in.jsonl", "--out", "out", "--mentions", "drop",
-                              "--lost-emoji-mark", "", "--keep-card-residue"])
-    assert ingest.normalization(args) == weibo.Normalization(mentions="drop", lost_emoji_mark=None,
-                                                             strip_card_residue=False)
+    args = parser.parse_args(
+        [
+            "ingest",
+            "weibo",
+            "in.jsonl",
+            "--out",
+            "out",
+            "--mentions",
+            "drop",
+            "--lost-emoji-mark",
+            "",
+            "--keep-card-residue",
+        ]
+    )
+    assert ingest.normalization(args) == weibo.Normalization(
+        mentions="drop", lost_emoji_mark=None, strip_card_residue=False
+    )
 
-    args = parser.parse_args(["ingest", "weibo", str(FIXTURES / "export.csv"), "--out", str(tmp_path / "csv"),
-                              "--num-shards", "1", "--pipeline-arg=--direct_num_workers=1"])
+    args = parser.parse_args(
+        [
+            "ingest",
+            "weibo",
+            str(FIXTURES / "export.csv"),
+            "--out",
+            str(tmp_path / "csv"),
+            "--num-shards",
+            "1",
+            "--pipeline-arg=--direct_num_workers=1",
+        ]
+    )
     assert ingest.pipeline_args(args) == ["--runner=DirectRunner", "--direct_num_workers=1"]
     args.run(args)
     counts = json.loads(capsys.readouterr().out)
@@ -187,8 +219,14 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 
 
 def test_feature_spec_parses_a_serialised_post():
-    post = weibo.WeiboPost(id="1", text="#话题# 正文", document="正文", topics=("话题", "另一个"),
-                           pictures=("emoji:1f600",), created_at="2020-03-18T10:20:30+08:00")
+    post = weibo.WeiboPost(
+        id="1",
+        text="#话题# 正文",
+        document="正文",
+        topics=("话题", "另一个"),
+        pictures=("emoji:1f600",),
+        created_at="2020-03-18T10:20:30+08:00",
+    )
     features = tf.io.parse_single_example(weibo.to_example(post).SerializeToString(), weibo.feature_spec())
     assert weibo.from_example(features) == post
 
@@ -200,12 +238,25 @@ def test_multi_processing_gives_the_same_output(sample_corpus, tmp_path):
     ingest.register(parser.add_subparsers())
     outputs = {}
     for workers in (1, 2):
-        args = parser.parse_args(["ingest", "weibo", str(path), "--out", str(tmp_path / str(workers)),
-                                  "--num-shards", "1", "--direct-num-workers", str(workers)])
+        args = parser.parse_args(
+            [
+                "ingest",
+                "weibo",
+                str(path),
+                "--out",
+                str(tmp_path / str(workers)),
+                "--num-shards",
+                "1",
+                "--direct-num-workers",
+                str(workers),
+            ]
+        )
         outputs[workers] = weibo_ingest.run_ingestion(
-            args.inputs, args.out, num_shards=args.num_shards, pipeline_args=ingest.pipeline_args(args))
+            args.inputs, args.out, num_shards=args.num_shards, pipeline_args=ingest.pipeline_args(args)
+        )
     assert "--direct_running_mode=multi_processing" in ingest.pipeline_args(args)
     assert outputs[1] == outputs[2]
     for split in weibo_ingest.SPLITS:
         assert sorted(_written_posts(tmp_path / "1", split), key=lambda post: post.id) == sorted(
-            _written_posts(tmp_path / "2", split), key=lambda post: post.id)
+            _written_posts(tmp_path / "2", split), key=lambda post: post.id
+        )

@@ -1,4 +1,5 @@
 """Weibo record parsing: hashtag forms, text normalisation, the JSON and CSV schemas, malformed records."""
+
 import csv
 import json
 import re
@@ -12,21 +13,24 @@ FIXTURES = Path(__file__).parent / "fixtures" / "weibo"
 REAL_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo" / "weibo_covid_2020-03-18.csv"
 
 
-@pytest.mark.parametrize("text, topics, rest", [
-    ("#话题一#正文#话题二#", ("话题一", "话题二"), " 正文 "),
-    ("#话题一##话题二#正文", ("话题一", "话题二"), "  正文"),
-    ("＃全角＃正文＃混用#", ("全角", "混用"), " 正文 "),
-    ("# 两边空格 #正文", ("两边空格",), " 正文"),
-    ("#吴尊友  输入性病例#正文", ("吴尊友 输入性病例",), " 正文"),
-    ("正文 #没有闭合", (), "正文 #没有闭合"),
-    ("正文 ## 中间", (), "正文   中间"),
-    ("正文 #?# 中间", (), "正文   中间"),
-    ("#重复#一次#重复#两次", ("重复",), " 一次 两次"),
-    ("【#外交部回应#：#中方反制#】今天", ("外交部回应", "中方反制"), "【 ： 】今天"),
-    ("第一行#不是\n话题#第二行", (), "第一行#不是\n话题#第二行"),
-    ("#ＮＢＡ#球赛", ("NBA",), " 球赛"),
-    ("说得对//@新闻哥:#早睡早起# 作息", ("早睡早起",), "说得对//@新闻哥:  作息"),
-])
+@pytest.mark.parametrize(
+    "text, topics, rest",
+    [
+        ("#话题一#正文#话题二#", ("话题一", "话题二"), " 正文 "),
+        ("#话题一##话题二#正文", ("话题一", "话题二"), "  正文"),
+        ("＃全角＃正文＃混用#", ("全角", "混用"), " 正文 "),
+        ("# 两边空格 #正文", ("两边空格",), " 正文"),
+        ("#吴尊友  输入性病例#正文", ("吴尊友 输入性病例",), " 正文"),
+        ("正文 #没有闭合", (), "正文 #没有闭合"),
+        ("正文 ## 中间", (), "正文   中间"),
+        ("正文 #?# 中间", (), "正文   中间"),
+        ("#重复#一次#重复#两次", ("重复",), " 一次 两次"),
+        ("【#外交部回应#：#中方反制#】今天", ("外交部回应", "中方反制"), "【 ： 】今天"),
+        ("第一行#不是\n话题#第二行", (), "第一行#不是\n话题#第二行"),
+        ("#ＮＢＡ#球赛", ("NBA",), " 球赛"),
+        ("说得对//@新闻哥:#早睡早起# 作息", ("早睡早起",), "说得对//@新闻哥:  作息"),
+    ],
+)
 def test_split_hashtags(text, topics, rest):
     assert weibo.split_hashtags(text) == (topics, rest)
 
@@ -37,33 +41,39 @@ def test_a_hashtag_longer_than_the_limit_is_text_and_its_closing_mark_may_open_t
     assert weibo.split_hashtags(text, max_topic_chars=10)[0] == ("长" * 10,)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("【 ： 】正文在这里 L某某新闻的微博视频 收起全文d", "正文在这里"),
-    ("看 L人民视频的秒拍视频 ? L人民视频的微博视频 收起全文d", "看"),
-    ("我们加油 ? ??? 2武汉 ?", "我们加油"),
-    ("正文 2上饶·婺源县", "正文"),
-    ("2月18日的消息", "2月18日的消息"),
-    ("详情 O网页链接 见", "详情 见"),
-    ("链接http://t.cn/A6zlA2hu 结束", "链接 结束"),
-    ("来自@央视新闻http://t.cn/A6zlA2hu", "来自@user"),
-    ("写信给 abc@mail.com 吧", "写信给 abc@mail.com 吧"),
-    ("转发//@小鹿_同学:好的", "转发//@user:好的"),
-    ("\ue627隐藏\u200b字符\u3000与　空白\n换行", "隐藏字符 与 空白 换行"),
-    ("笑死[哈哈][哈哈]", "笑死[哈哈][哈哈]"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("【 ： 】正文在这里 L某某新闻的微博视频 收起全文d", "正文在这里"),
+        ("看 L人民视频的秒拍视频 ? L人民视频的微博视频 收起全文d", "看"),
+        ("我们加油 ? ??? 2武汉 ?", "我们加油"),
+        ("正文 2上饶·婺源县", "正文"),
+        ("2月18日的消息", "2月18日的消息"),
+        ("详情 O网页链接 见", "详情 见"),
+        ("链接http://t.cn/A6zlA2hu 结束", "链接 结束"),
+        ("来自@央视新闻http://t.cn/A6zlA2hu", "来自@user"),
+        ("写信给 abc@mail.com 吧", "写信给 abc@mail.com 吧"),
+        ("转发//@小鹿_同学:好的", "转发//@user:好的"),
+        ("\ue627隐藏\u200b字符\u3000与　空白\n换行", "隐藏字符 与 空白 换行"),
+        ("笑死[哈哈][哈哈]", "笑死[哈哈][哈哈]"),
+    ],
+)
 def test_normalize_text_defaults(text, expected):
     assert weibo.normalize_text(text) == expected
 
 
-@pytest.mark.parametrize("options, expected", [
-    (dict(mentions="keep"), "@小鹿 说 [哈哈] 看 ?"),
-    (dict(mentions="drop"), "说 [哈哈] 看 ?"),
-    (dict(urls="keep"), "@user 说 [哈哈] 看 http://t.cn/Ab1 ?"),
-    (dict(urls="placeholder"), "@user 说 [哈哈] 看 <url> ?"),
-    (dict(emoticons="drop"), "@user 说 看 ?"),
-    (dict(emoticons="placeholder"), "@user 说 <emoticon> 看 ?"),
-    (dict(lost_emoji_mark="?"), "@user 说 [哈哈] 看"),
-])
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        (dict(mentions="keep"), "@小鹿 说 [哈哈] 看 ?"),
+        (dict(mentions="drop"), "说 [哈哈] 看 ?"),
+        (dict(urls="keep"), "@user 说 [哈哈] 看 http://t.cn/Ab1 ?"),
+        (dict(urls="placeholder"), "@user 说 [哈哈] 看 <url> ?"),
+        (dict(emoticons="drop"), "@user 说 看 ?"),
+        (dict(emoticons="placeholder"), "@user 说 <emoticon> 看 ?"),
+        (dict(lost_emoji_mark="?"), "@user 说 [哈哈] 看"),
+    ],
+)
 def test_normalization_options(options, expected):
     text = "@小鹿 说 [哈哈] 看 http://t.cn/Ab1 ?"
     normalization = weibo.Normalization(**{"lost_emoji_mark": None, **options})
@@ -80,12 +90,15 @@ def test_a_bad_policy_is_a_clear_error():
         weibo.Normalization(mentions="mask")
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("Wed Mar 18 10:20:30 +0800 2020", "2020-03-18T10:20:30+08:00"),
-    ("2020-03-18T02:20:30Z", "2020-03-18T02:20:30+00:00"),
-    ("2020-03-18 10:20", "2020-03-18T10:20:00"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("Wed Mar 18 10:20:30 +0800 2020", "2020-03-18T10:20:30+08:00"),
+        ("2020-03-18T02:20:30Z", "2020-03-18T02:20:30+00:00"),
+        ("2020-03-18 10:20", "2020-03-18T10:20:00"),
+        ("", ""),
+    ],
+)
 def test_parse_created_at(value, expected):
     assert weibo.parse_created_at(value) == expected
 
@@ -109,8 +122,10 @@ def test_api_statuses():
     assert first.topics == ("春日赏花", "周末愉快")
     assert first.document == "公园的樱花开了[心] @user 一起去看"
     assert first.created_at == "2020-03-18T10:20:30+08:00"
-    assert first.pictures == ("http://wx1.sinaimg.cn/thumbnail/006abc1ly1gcxyz01.jpg",
-                              "http://wx1.sinaimg.cn/thumbnail/006abc1ly1gcxyz02.jpg")
+    assert first.pictures == (
+        "http://wx1.sinaimg.cn/thumbnail/006abc1ly1gcxyz01.jpg",
+        "http://wx1.sinaimg.cn/thumbnail/006abc1ly1gcxyz02.jpg",
+    )
     assert repost.topics == ("早睡早起",)  # from the chain in its own text, not from retweeted_status
     assert repost.repost_of_id == "4483090981800001" and "#健康生活#" in repost.repost_of_text
     assert card.text == "#萌宠日常#猫咪今天 & 狗狗打架了[哈哈]\n明天再拍"  # the m.weibo.cn HTML, as plain text
@@ -125,8 +140,15 @@ def test_malformed_statuses_are_dead_lettered_with_their_reason_and_line():
     posts, dead_letters = _posts("statuses.jsonl", max_chars=500)
     assert len(posts) == 7
     assert [(letter.source.rsplit(":", 1)[1], letter.reason) for letter in dead_letters] == [
-        ("8", "bad_encoding"), ("9", "bad_json"), ("10", "bad_json"), ("11", "bad_json"), ("12", "no_text"),
-        ("13", "no_text"), ("14", "no_id"), ("15", "bad_created_at"), ("16", "oversize"),
+        ("8", "bad_encoding"),
+        ("9", "bad_json"),
+        ("10", "bad_json"),
+        ("11", "bad_json"),
+        ("12", "no_text"),
+        ("13", "no_text"),
+        ("14", "no_id"),
+        ("15", "bad_created_at"),
+        ("16", "oversize"),
     ]
     assert "\\x" in dead_letters[0].raw  # undecodable bytes kept, escaped
     assert all(json.loads(letter.to_json())["reason"] == letter.reason for letter in dead_letters)
@@ -139,14 +161,20 @@ def test_without_a_dead_letter_list_the_first_malformed_record_raises_with_its_l
 
 def test_csv_export():
     posts, dead_letters = _posts("export.csv")
-    assert [post.id for post in posts] == ["4483090981820001", "4483090981820002", "4483090981820003",
-                                           "4483090981820001"]
+    assert [post.id for post in posts] == [
+        "4483090981820001",
+        "4483090981820002",
+        "4483090981820003",
+        "4483090981820001",
+    ]
     assert posts[0].pictures == ("http://wx1.sinaimg.cn/large/a1.jpg", "http://wx1.sinaimg.cn/large/a2.jpg")
     assert posts[1].text == '#天气预报#\n明天降温，"记得"带伞, 多穿点'  # a quoted field over two lines
     assert posts[1].created_at == "2020-03-18T08:00:00+08:00"
     assert posts[2].document == "新手机续航不错"
     assert [(letter.source.rsplit(":", 1)[1], letter.reason) for letter in dead_letters] == [
-        ("7", "no_id"), ("8", "bad_csv_row")]
+        ("7", "no_id"),
+        ("8", "bad_csv_row"),
+    ]
 
 
 def test_weibo_crawler_csv_with_chinese_header():
@@ -172,9 +200,13 @@ def test_user_text_csv_gets_ids_derived_from_user_and_text():
 
 
 def test_csv_record_boundaries_follow_quotes_not_lines():
-    lines = [b'id,text\n', b'1,"a\n', b'b, ""c""",x\n', b'2,plain\n', b'3,"unterminated\n']
+    lines = [b"id,text\n", b'1,"a\n', b'b, ""c""",x\n', b"2,plain\n", b'3,"unterminated\n']
     assert list(weibo.iter_csv_records(lines)) == [
-        (1, b"id,text"), (2, b'1,"a\nb, ""c""",x'), (4, b"2,plain"), (5, b'3,"unterminated')]
+        (1, b"id,text"),
+        (2, b'1,"a\nb, ""c""",x'),
+        (4, b"2,plain"),
+        (5, b'3,"unterminated'),
+    ]
 
 
 def test_parser_rejects_a_csv_header_without_text_and_an_unknown_format():

@@ -5,6 +5,7 @@ the serving path, not the model's quality. With ``TFCL_SERVING_ADDRESS=host:port
 ``TFCL_SERVING_MODEL_BASE`` (the base directory that server's ``weibo_topics`` model lives in, e.g. ``/models``
 for ``serving/models.config``) the version is pushed there and the real server is queried instead.
 """
+
 import os
 import shutil
 import tempfile
@@ -24,15 +25,33 @@ from tfx_pipeline.pipeline import MODEL_NAME
 
 REAL_SERVER = os.environ.get("TFCL_SERVING_ADDRESS")
 TOPICS = ["篮球比赛", "美食探店", "萌宠日常", "航天探索", "天气预报", "电影推荐"]
-POSTS = {f"44800000000000{index:02d}": text for index, text in enumerate([
-    "投篮 三分 球场 比分", "火锅 麻辣 排队 小吃", "猫咪 狗狗 撒娇 遛狗", "火箭 发射 卫星 空间站",
-    "降温 暴雨 大风 气温", "电影 票房 导演 演员", "篮板 助攻 扣篮 球队", "甜品 招牌 口味 餐厅",
-    "铲屎官 猫粮 毛孩子 打呼", "宇航员 月球 火星 轨道", "寒潮 雾霾 晴天 预警", "剧情 上映 预告片 影院",
-])}
+POSTS = {
+    f"44800000000000{index:02d}": text
+    for index, text in enumerate(
+        [
+            "投篮 三分 球场 比分",
+            "火锅 麻辣 排队 小吃",
+            "猫咪 狗狗 撒娇 遛狗",
+            "火箭 发射 卫星 空间站",
+            "降温 暴雨 大风 气温",
+            "电影 票房 导演 演员",
+            "篮板 助攻 扣篮 球队",
+            "甜品 招牌 口味 餐厅",
+            "铲屎官 猫粮 毛孩子 打呼",
+            "宇航员 月球 火星 轨道",
+            "寒潮 雾霾 晴天 预警",
+            "剧情 上映 预告片 影院",
+        ]
+    )
+}
 QUERIES = ["今天的篮球比赛，三分球太准了", "这家火锅店排队两小时", "[哈哈]"]
 K = 5
-SIGNATURE_OUTPUTS = {"predict_topics": {"topics", "scores"}, "serving_default": {"topics", "scores"},
-                     "similar_posts": {"post_ids", "scores"}, "embed_post": {"embedding"}}
+SIGNATURE_OUTPUTS = {
+    "predict_topics": {"topics", "scores"},
+    "serving_default": {"topics", "scores"},
+    "similar_posts": {"post_ids", "scores"},
+    "embed_post": {"embedding"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +65,15 @@ def version_dir(tmp_path_factory):
         model_dir = tmp_path_factory.mktemp("models") / MODEL_NAME
     model_dir.mkdir(parents=True, exist_ok=True)
     vocabulary = learn_vocabulary(list(POSTS.values()) + TOPICS + QUERIES, 200)
-    model = build_cdtom(vocabulary, num_layers=1, hidden_dim=16, intermediate_dim=32, projection_dim=16,
-                        document_length=16, topic_length=8)
+    model = build_cdtom(
+        vocabulary,
+        num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        projection_dim=16,
+        document_length=16,
+        topic_length=8,
+    )
     version = max(complete_versions(model_dir), default=0) + 1
     staging = Path(tempfile.mkdtemp(prefix=f".incoming-{version}-", dir=model_dir))
     export_weibo_model(model, TOPICS, list(POSTS), list(POSTS.values()), str(staging), k=K)
@@ -77,8 +103,9 @@ def in_process(version_dir):
 
 @pytest.mark.parametrize("signature_name", sorted(SIGNATURE_OUTPUTS))
 def test_grpc_answer_equals_the_saved_model_in_process(client, in_process, version_dir, signature_name):
-    response = client.predict_response(MODEL_NAME, {"texts": QUERIES}, signature_name=signature_name,
-                                       version=int(version_dir.name))
+    response = client.predict_response(
+        MODEL_NAME, {"texts": QUERIES}, signature_name=signature_name, version=int(version_dir.name)
+    )
     outputs = {alias: tf.make_ndarray(tensor) for alias, tensor in response.outputs.items()}
     expected = in_process.signatures[signature_name](texts=tf.constant(QUERIES))
     assert outputs.keys() == expected.keys() == SIGNATURE_OUTPUTS[signature_name]

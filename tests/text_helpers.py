@@ -1,4 +1,5 @@
 """Shared pieces of the text tests: real data (skipped when not fetched) and a tiny text tower."""
+
 import pytest
 
 from tfcl.data import DatasetNotFoundError

@@ -2,6 +2,7 @@
 
 Importing ``tfcl`` is cheap: it imports neither TFX nor Apache Beam, and submodules load on first use.
 """
+
 import importlib
 import os
 
@@ -12,7 +13,21 @@ os.environ["TF_USE_LEGACY_KERAS"] = "0"
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("apps", "augment", "data", "encoders", "eval", "heads", "losses", "metrics", "models", "export", "recipes", "serving", "text")
+_SUBMODULES = (
+    "apps",
+    "augment",
+    "data",
+    "encoders",
+    "eval",
+    "heads",
+    "losses",
+    "metrics",
+    "models",
+    "export",
+    "recipes",
+    "serving",
+    "text",
+)
 
 
 def __getattr__(name):

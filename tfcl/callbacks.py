@@ -1,4 +1,5 @@
 """Training callbacks: collapse guard and periodic frozen-encoder evaluation."""
+
 import math
 import os
 import time
@@ -27,8 +28,12 @@ class CollapseGuard(keras.callbacks.Callback):
             raise ValueError("CollapseGuard needs a model that logs embedding_std and effective_rank.")
         if std < self.threshold or rank < self.min_effective_rank:
             self.collapsed_at = epoch
-            warnings.warn(f"Representation collapse at epoch {epoch + 1}: embedding_std {std:.4f} "
-                          f"(threshold {self.threshold:.4f}), effective_rank {rank:.2f}.", RuntimeWarning)
+            warnings.warn(
+                f"Representation collapse at epoch {epoch + 1}: embedding_std {std:.4f} "
+                f"(threshold {self.threshold:.4f}), effective_rank {rank:.2f}.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             if self.stop:
                 self.model.stop_training = True
 

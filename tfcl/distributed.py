@@ -1,4 +1,5 @@
 """Cross-replica helpers: the same code runs on one device and inside ``tf.distribute`` replica contexts."""
+
 import tensorflow as tf
 
 

@@ -1,4 +1,5 @@
 """SavedModel export with explicit signatures (TF Serving layout: ``<base>/<model>/<version>/``)."""
+
 import keras
 import tensorflow as tf
 

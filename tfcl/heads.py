@@ -1,4 +1,5 @@
 """Projection and prediction heads: one MLP layer; methods choose its widths (see each model's defaults)."""
+
 import keras
 
 
@@ -14,8 +15,15 @@ class MLPHead(keras.layers.Layer):
       synchronized: synchronise batch statistics across replicas under a ``tf.distribute`` strategy.
     """
 
-    def __init__(self, hidden_units=(512,), output_dim=128, batch_norm=True, output_batch_norm=False,
-                 synchronized=False, **kwargs):
+    def __init__(
+        self,
+        hidden_units=(512,),
+        output_dim=128,
+        batch_norm=True,
+        output_batch_norm=False,
+        synchronized=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.hidden_units = tuple(hidden_units)
         self.output_dim = output_dim
@@ -55,4 +63,3 @@ class MLPHead(keras.layers.Layer):
             "output_batch_norm": self.output_batch_norm,
             "synchronized": self.synchronized,
         }
-

@@ -1,5 +1,6 @@
 """Training loop glue shared by the CLI, the TFX Trainer and the benchmarks: optimiser schedule, callbacks,
 checkpoint/resume and saving."""
+
 import json
 from pathlib import Path
 
@@ -15,12 +16,25 @@ def cosine_adamw(learning_rate, total_steps, weight_decay, warmup_fraction=0.05)
     """AdamW with linear warm-up then cosine decay to 0 over ``total_steps``."""
     warmup = max(1, int(total_steps * warmup_fraction))
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, max(1, total_steps - warmup), warmup_target=learning_rate, warmup_steps=warmup)
+        0.0, max(1, total_steps - warmup), warmup_target=learning_rate, warmup_steps=warmup
+    )
     return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
 
 
-def fit_and_save(model, dataset, *, out_dir, epochs, steps_per_epoch, embedding_dim, evaluation=(), time_budget=None,
-                 budget_clock="wall", extra_callbacks=(), verbose=1):
+def fit_and_save(
+    model,
+    dataset,
+    *,
+    out_dir,
+    epochs,
+    steps_per_epoch,
+    embedding_dim,
+    evaluation=(),
+    time_budget=None,
+    budget_clock="wall",
+    extra_callbacks=(),
+    verbose=1,
+):
     """``model.fit`` with resume, logs and a collapse guard; everything goes under ``out_dir``:
 
     ``backup/`` (``BackupAndRestore``: a killed run started again with the same arguments resumes from its last
@@ -44,9 +58,25 @@ def fit_and_save(model, dataset, *, out_dir, epochs, steps_per_epoch, embedding_
     return history
 
 
-def train_image_method(method, train, *, out_dir, epochs, batch_size=None, steps_per_epoch=None, encoder="resnet_cpu",
-                       strategy=None, eval_data=None, eval_every=1, time_budget=None, budget_clock="wall",
-                       jit_compile=False, learning_rate=None, verbose=1, extra_callbacks=()):
+def train_image_method(
+    method,
+    train,
+    *,
+    out_dir,
+    epochs,
+    batch_size=None,
+    steps_per_epoch=None,
+    encoder="resnet_cpu",
+    strategy=None,
+    eval_data=None,
+    eval_every=1,
+    time_budget=None,
+    budget_clock="wall",
+    jit_compile=False,
+    learning_rate=None,
+    verbose=1,
+    extra_callbacks=(),
+):
     """Train a named image method on ``train`` = (images uint8 [N, H, W, C], labels); see :func:`fit_and_save`.
 
     ``batch_size`` is global (default: the recipe's); ``eval_data`` = (train, test) arrays for the per-epoch kNN
@@ -65,12 +95,25 @@ def train_image_method(method, train, *, out_dir, epochs, batch_size=None, steps
         model.build((None, image_size, image_size, channels))
         if isinstance(model, MomentumContrastiveModel):
             model.total_steps = epochs * steps_per_epoch  # the cosine EMA schedule runs over the whole training
-        model.compile(optimizer=cosine_adamw(learning_rate or recipe.learning_rate, epochs * steps_per_epoch,
-                                             recipe.weight_decay),
-                      jit_compile=jit_compile)
+        model.compile(
+            optimizer=cosine_adamw(
+                learning_rate or recipe.learning_rate, epochs * steps_per_epoch, recipe.weight_decay
+            ),
+            jit_compile=jit_compile,
+        )
     dataset = view_dataset(images, recipe.augmentation(image_size, channels), batch_size, repeat=True)
     evaluation = [EncoderEvaluation(*eval_data, protocol="knn", every=eval_every)] if eval_data is not None else []
-    history = fit_and_save(model, dataset, out_dir=out_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                           embedding_dim=model.projector.output_dim, evaluation=evaluation, time_budget=time_budget,
-                           budget_clock=budget_clock, extra_callbacks=extra_callbacks, verbose=verbose)
+    history = fit_and_save(
+        model,
+        dataset,
+        out_dir=out_dir,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        embedding_dim=model.projector.output_dim,
+        evaluation=evaluation,
+        time_budget=time_budget,
+        budget_clock=budget_clock,
+        extra_callbacks=extra_callbacks,
+        verbose=verbose,
+    )
     return model, history

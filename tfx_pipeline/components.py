@@ -13,6 +13,7 @@
 * :func:`PictureRetrievalEvaluator` does the same for W-CLIP: post → pictures and picture → posts retrieval on the
   eval split's (post, picture) pairs (:mod:`tfcl.recipes.wclip`). Both decide and write with :func:`judge`.
 """
+
 import json
 import os
 
@@ -83,10 +84,15 @@ def split_config(eval_fraction):
     eval_buckets = round(eval_fraction * 100)
     if not 0 < eval_buckets < 100:
         raise ValueError(f"eval_fraction must be in [0.01, 0.99], got {eval_fraction}")
-    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-        splits=[example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=100 - eval_buckets),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets)],
-        partition_feature_name="id"))
+    return example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=100 - eval_buckets),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+            ],
+            partition_feature_name="id",
+        )
+    )
 
 
 def eval_fraction_of(output_config):
@@ -108,8 +114,9 @@ class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
         pattern = os.path.join(exec_properties["input_base"], input_config.splits[0].pattern)
         paths = weibo_ingest.expand_inputs([pattern])
         fmt = weibo_ingest.input_format(paths, exec_properties.get("input_format") or None)
-        parser = weibo_ingest.record_parser(paths, fmt, exec_properties["encoding"],
-                                            max_chars=exec_properties["max_chars"])
+        parser = weibo_ingest.record_parser(
+            paths, fmt, exec_properties["encoding"], max_chars=exec_properties["max_chars"]
+        )
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         dead_letters = artifact_utils.get_single_instance(output_dict["dead_letters"])
         vocabulary = artifact_utils.get_single_instance(output_dict["topic_vocabulary"])
@@ -118,33 +125,48 @@ class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
 
         # The ingestion job's own transforms (the private ones too: this is the same job writing into artifacts).
         with self._make_beam_pipeline() as pipeline:
-            outputs = (pipeline
-                       | "Read" >> weibo_ingest.ReadWeiboRecords(paths, fmt)
-                       | "Ingest" >> weibo_ingest.IngestWeibo(parser, eval_fraction_of(output_config)))
+            outputs = (
+                pipeline
+                | "Read" >> weibo_ingest.ReadWeiboRecords(paths, fmt)
+                | "Ingest" >> weibo_ingest.IngestWeibo(parser, eval_fraction_of(output_config))
+            )
             for split in SPLITS:
-                (outputs[split]
-                 | f"ToExample[{split}]" >> beam.Map(weibo.to_example)
-                 | f"WriteSplit[{split}]" >> write_split.WriteSplit(
-                     artifact_utils.get_split_uri([examples], split), file_format, exec_properties))
-            (outputs[weibo_ingest.DEAD_LETTERS]
-             | "DeadLetterJson" >> beam.Map(weibo.DeadLetter.to_json)
-             | "WriteDeadLetters" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.DEAD_LETTERS_FILE))
-            (outputs["tallies"]
-             | "SumTallies" >> beam.CombinePerKey(sum)
-             | "TallyDict" >> beam.combiners.ToDict()
-             | "Report" >> beam.Map(lambda tally: json.dumps(weibo_ingest.counts_report(tally), sort_keys=True))
-             | "WriteCounts" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.COUNTS_FILE))
+                (
+                    outputs[split]
+                    | f"ToExample[{split}]" >> beam.Map(weibo.to_example)
+                    | f"WriteSplit[{split}]"
+                    >> write_split.WriteSplit(
+                        artifact_utils.get_split_uri([examples], split), file_format, exec_properties
+                    )
+                )
+            (
+                outputs[weibo_ingest.DEAD_LETTERS]
+                | "DeadLetterJson" >> beam.Map(weibo.DeadLetter.to_json)
+                | "WriteDeadLetters" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.DEAD_LETTERS_FILE)
+            )
+            (
+                outputs["tallies"]
+                | "SumTallies" >> beam.CombinePerKey(sum)
+                | "TallyDict" >> beam.combiners.ToDict()
+                | "Report" >> beam.Map(lambda tally: json.dumps(weibo_ingest.counts_report(tally), sort_keys=True))
+                | "WriteCounts" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.COUNTS_FILE)
+            )
             tables = (
-                [outputs[split] | f"Topics[{split}]" >> beam.FlatMap(weibo_ingest._topic_events, split)
-                 for split in SPLITS]
+                [
+                    outputs[split] | f"Topics[{split}]" >> beam.FlatMap(weibo_ingest._topic_events, split)
+                    for split in SPLITS
+                ]
                 | "AllTopics" >> beam.Flatten()
                 | "CountTopics" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum))
                 | "TopicRows" >> beam.combiners.ToList()
-                | "TopicTables" >> beam.Map(weibo_ingest.topic_tables, exec_properties["min_topic_count"]))
+                | "TopicTables" >> beam.Map(weibo_ingest.topic_tables, exec_properties["min_topic_count"])
+            )
             for index, name in enumerate((weibo_ingest.TOPIC_COUNTS_FILE, weibo_ingest.TOPIC_VOCAB_FILE)):
-                (tables
-                 | f"Table[{name}]" >> beam.Map(lambda both, i=index: both[i])
-                 | f"Write[{name}]" >> weibo_ingest._WriteSingle(vocabulary.uri, name, lines=False))
+                (
+                    tables
+                    | f"Table[{name}]" >> beam.Map(lambda both, i=index: both[i])
+                    | f"Write[{name}]" >> weibo_ingest._WriteSingle(vocabulary.uri, name, lines=False)
+                )
 
         counts = ingestion_counts(dead_letters)
         accounted = counts["written"] + counts["dead_lettered"] + counts["duplicates"]
@@ -189,17 +211,34 @@ class WeiboExampleGen(FileBasedExampleGen):
     SPEC_CLASS = WeiboExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(WeiboExampleGenExecutor)
 
-    def __init__(self, input_base, pattern="*", *, eval_fraction=0.1, min_topic_count=5, input_format=None,
-                 encoding="utf-8", max_chars=weibo.MAX_CHARS, range_config=None):
+    def __init__(
+        self,
+        input_base,
+        pattern="*",
+        *,
+        eval_fraction=0.1,
+        min_topic_count=5,
+        input_format=None,
+        encoding="utf-8",
+        max_chars=weibo.MAX_CHARS,
+        range_config=None,
+    ):
         input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="posts", pattern=pattern)])
         spec = WeiboExampleGenSpec(
-            input_base=input_base, input_config=input_config, output_config=split_config(eval_fraction),
-            range_config=range_config, output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
-            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP, min_topic_count=min_topic_count,
-            input_format=input_format, encoding=encoding, max_chars=max_chars,
+            input_base=input_base,
+            input_config=input_config,
+            output_config=split_config(eval_fraction),
+            range_config=range_config,
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            min_topic_count=min_topic_count,
+            input_format=input_format,
+            encoding=encoding,
+            max_chars=max_chars,
             examples=types.Channel(type=standard_artifacts.Examples),
             dead_letters=types.Channel(type=WeiboDeadLetters),
-            topic_vocabulary=types.Channel(type=TopicVocabulary))
+            topic_vocabulary=types.Channel(type=TopicVocabulary),
+        )
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)
 
 
@@ -217,8 +256,9 @@ def split_posts(examples, split):
 
 
 @tfx.dsl.components.component
-def WeiboSchemaGen(schema: OutputArtifact[standard_artifacts.Schema], min_examples: Parameter[int] = 10,
-                   min_topics: Parameter[int] = 2):
+def WeiboSchemaGen(
+    schema: OutputArtifact[standard_artifacts.Schema], min_examples: Parameter[int] = 10, min_topics: Parameter[int] = 2
+):
     """The curated schema of the ingested posts, from the ingestion's feature spec (not inferred from the data).
 
     Every feature is present on every example (the ingestion writes them all); the scalar ones hold one value.
@@ -278,18 +318,19 @@ def evaluate_retrieval(model_dir, queries, index_topics, vocabulary, batch_size=
     post_ids, post_scores = _run_signature(saved_model, "similar_posts", ("post_ids", "scores"), texts, batch_size)
     neighbours = sorted(set(post_ids.ravel()))  # the index posts returned to some query: the only columns needed
     position = {post_id: index for index, post_id in enumerate(neighbours)}
-    similarities = _scatter(post_scores, [[position[post_id] for post_id in row] for row in post_ids],
-                            len(neighbours))
-    neighbour_topics = retrieval.multi_hot([index_topics[post_id.decode("utf-8")] for post_id in neighbours],
-                                           vocabulary)
+    similarities = _scatter(post_scores, [[position[post_id] for post_id in row] for row in post_ids], len(neighbours))
+    neighbour_topics = retrieval.multi_hot(
+        [index_topics[post_id.decode("utf-8")] for post_id in neighbours], vocabulary
+    )
     metrics.update(retrieval.neighbour_precision(similarities, gold, neighbour_topics, k=post_ids.shape[1]))
     return metrics
 
 
 def _run_signature(saved_model, name, output_names, texts, batch_size):
     signature = saved_model.signatures[name]
-    batches = [signature(texts=tf.constant(texts[start:start + batch_size]))
-               for start in range(0, len(texts), batch_size)]
+    batches = [
+        signature(texts=tf.constant(texts[start : start + batch_size])) for start in range(0, len(texts), batch_size)
+    ]
     return [np.concatenate([batch[output].numpy() for batch in batches]) for output in output_names]
 
 
@@ -306,8 +347,9 @@ def tfidf_reference(train_posts, queries, vocabulary):
     vectorizer = retrieval.char_tfidf(documents)
     train_topics = retrieval.multi_hot([post.topics for post in train_posts], vocabulary)
     scores = retrieval.tfidf_centroid_scores(vectorizer, documents, train_topics, [post.document for post in queries])
-    return retrieval.topic_prediction_metrics(np.asarray(scores), retrieval.multi_hot(
-        [post.topics for post in queries], vocabulary))
+    return retrieval.topic_prediction_metrics(
+        np.asarray(scores), retrieval.multi_hot([post.topics for post in queries], vocabulary)
+    )
 
 
 def evaluation_queries(posts, vocabulary):
@@ -333,7 +375,8 @@ def serving_dir(model):
 def signature_names(model_dir):
     """The signature names of a SavedModel, read from its ``saved_model.pb`` (without loading it)."""
     saved_model = saved_model_pb2.SavedModel.FromString(
-        io_utils.read_bytes_file(os.path.join(model_dir, "saved_model.pb")))
+        io_utils.read_bytes_file(os.path.join(model_dir, "saved_model.pb"))
+    )
     return {name for graph in saved_model.meta_graphs for name in graph.signature_def}
 
 
@@ -347,8 +390,13 @@ def judge(model, baseline_model, evaluate, evaluation, blessing, *, metric, thre
     ``kind_signature`` is another trainer's (compiled for Kubeflow V2, the resolver does not keep to one trainer's
     models): it is ignored, and the report says so.
     """
-    report = {"metric": metric, "threshold": threshold, "model": evaluate(serving_dir(model)), "baseline": None,
-              **references}
+    report = {
+        "metric": metric,
+        "threshold": threshold,
+        "model": evaluate(serving_dir(model)),
+        "baseline": None,
+        **references,
+    }
     if metric not in report["model"]:
         raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(report['model'])}")
     if baseline_model is not None and kind_signature not in signature_names(serving_dir(baseline_model)):
@@ -364,8 +412,9 @@ def judge(model, baseline_model, evaluate, evaluation, blessing, *, metric, thre
     baseline_value = None if report["baseline"] is None else report["baseline"][metric]
     reasons = blessing_reasons(metric, value, threshold, baseline_value)
     report["blessed"], report["reasons"] = not reasons, reasons
-    io_utils.write_string_file(os.path.join(evaluation.uri, "metrics.json"),
-                               json.dumps(report, indent=2, sort_keys=True))
+    io_utils.write_string_file(
+        os.path.join(evaluation.uri, "metrics.json"), json.dumps(report, indent=2, sort_keys=True)
+    )
     for name, number in report["model"].items():
         evaluation.set_float_custom_property(name, number)
     io_utils.write_string_file(os.path.join(blessing.uri, "BLESSED" if not reasons else "NOT_BLESSED"), "")
@@ -397,9 +446,17 @@ def RetrievalEvaluator(
     if not queries:
         raise ValueError("no eval post carries a topic of the vocabulary: nothing to evaluate")
     index_topics = {post.id: post.topics for post in train_posts}
-    judge(model, baseline_model, lambda model_dir: evaluate_retrieval(model_dir, queries, index_topics, vocabulary),
-          evaluation, blessing, metric=metric, threshold=threshold, kind_signature="predict_topics",
-          tfidf=tfidf_reference(train_posts, queries, vocabulary))
+    judge(
+        model,
+        baseline_model,
+        lambda model_dir: evaluate_retrieval(model_dir, queries, index_topics, vocabulary),
+        evaluation,
+        blessing,
+        metric=metric,
+        threshold=threshold,
+        kind_signature="predict_topics",
+        tfidf=tfidf_reference(train_posts, queries, vocabulary),
+    )
 
 
 @tfx.dsl.components.component
@@ -423,6 +480,15 @@ def PictureRetrievalEvaluator(
     pairs = wclip.post_picture_pairs(posts, picture_root)
     if not len(pairs["text"]):
         raise wclip.NoPicturePairs(f"no eval post has a usable picture: {wclip.pairs_report(pairs, posts)}")
-    judge(model, baseline_model, lambda model_dir: wclip.evaluate_wclip(model_dir, posts, picture_root),
-          evaluation, blessing, metric=metric, threshold=threshold, kind_signature="posts_for_picture",
-          chance=wclip.chance_metrics(wclip.retrieval_entities(pairs)[2]), pictures=wclip.pairs_report(pairs, posts))
+    judge(
+        model,
+        baseline_model,
+        lambda model_dir: wclip.evaluate_wclip(model_dir, posts, picture_root),
+        evaluation,
+        blessing,
+        metric=metric,
+        threshold=threshold,
+        kind_signature="posts_for_picture",
+        chance=wclip.chance_metrics(wclip.retrieval_entities(pairs)[2]),
+        pictures=wclip.pairs_report(pairs, posts),
+    )

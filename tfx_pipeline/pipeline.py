@@ -17,12 +17,18 @@ Each resolver reads only its own trainer's models, so neither evaluator compares
 (Compiled for Kubeflow V2, TFX's resolver tasks query every blessed model of the pipeline; the evaluators then
 ignore a baseline of the other kind, see :func:`tfx_pipeline.components.judge`.)
 """
+
 import os
 
 from tfx import v1 as tfx
 
-from tfx_pipeline.components import (AnomaliesGate, PictureRetrievalEvaluator, RetrievalEvaluator, WeiboExampleGen,
-                                     WeiboSchemaGen)
+from tfx_pipeline.components import (
+    AnomaliesGate,
+    PictureRetrievalEvaluator,
+    RetrievalEvaluator,
+    WeiboExampleGen,
+    WeiboSchemaGen,
+)
 
 MODEL_NAME = "weibo_topics"  # the models' names in serving/models.config
 PICTURE_MODEL_NAME = "weibo_pictures"
@@ -32,10 +38,26 @@ WCLIP_TRAINER_MODULE = os.path.join(HERE, "wclip_trainer_module.py")
 PICTURE_DEFAULTS = {"trainer_config": None, "threshold": 0.5, "metric": "t2i_recall@5"}
 
 
-def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, metadata_path=None,
-                    beam_pipeline_args=(), trainer_config=None, threshold=0.5, *, input_pattern="*",
-                    metric="hit@5", eval_fraction=0.1, min_topic_count=5, min_examples=10, schema_path=None,
-                    model_name=MODEL_NAME, enable_cache=True, pictures=None):
+def create_pipeline(
+    pipeline_name,
+    pipeline_root,
+    data_root,
+    serving_model_dir,
+    metadata_path=None,
+    beam_pipeline_args=(),
+    trainer_config=None,
+    threshold=0.5,
+    *,
+    input_pattern="*",
+    metric="hit@5",
+    eval_fraction=0.1,
+    min_topic_count=5,
+    min_examples=10,
+    schema_path=None,
+    model_name=MODEL_NAME,
+    enable_cache=True,
+    pictures=None,
+):
     """A ``tfx.dsl.Pipeline`` training CD-TOM (and W-CLIP, with ``pictures``) on the Weibo exports under
     ``data_root`` and pushing the blessed models to serving.
 
@@ -60,18 +82,25 @@ def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, 
         ``picture_root`` (default ``data_root``: relative picture paths lie next to the exports). Blessed W-CLIP
         models are pushed to ``<serving_model_dir>/weibo_pictures/<version>/``.
     """
-    example_gen = WeiboExampleGen(input_base=data_root, pattern=input_pattern, eval_fraction=eval_fraction,
-                                  min_topic_count=min_topic_count)
+    example_gen = WeiboExampleGen(
+        input_base=data_root, pattern=input_pattern, eval_fraction=eval_fraction, min_topic_count=min_topic_count
+    )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     else:
         schema_gen = WeiboSchemaGen(min_examples=min_examples)
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
-    trainer = gated_trainer(TRAINER_MODULE, example_gen, schema_gen, anomalies_gate,
-                            {"min_topic_count": min_topic_count, **(trainer_config or {})})
+    trainer = gated_trainer(
+        TRAINER_MODULE,
+        example_gen,
+        schema_gen,
+        anomalies_gate,
+        {"min_topic_count": min_topic_count, **(trainer_config or {})},
+    )
     latest_blessed_model = latest_blessed_model_resolver(trainer).with_id("latest_blessed_model_resolver")
     evaluator = RetrievalEvaluator(
         examples=example_gen.outputs["examples"],
@@ -82,28 +111,49 @@ def create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, 
         metric=metric,
     )
     pusher = blessed_model_pusher(trainer, evaluator, os.path.join(serving_model_dir, model_name))
-    components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, trainer,
-                  latest_blessed_model, evaluator, pusher]
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        anomalies_gate,
+        trainer,
+        latest_blessed_model,
+        evaluator,
+        pusher,
+    ]
     if pictures is not None:
-        components += picture_branch(example_gen, schema_gen, anomalies_gate, serving_model_dir,
-                                     **{**PICTURE_DEFAULTS, "picture_root": data_root, **pictures})
+        components += picture_branch(
+            example_gen,
+            schema_gen,
+            anomalies_gate,
+            serving_model_dir,
+            **{**PICTURE_DEFAULTS, "picture_root": data_root, **pictures},
+        )
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=components,
         enable_cache=enable_cache,
         metadata_connection_config=(
-            tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path) if metadata_path else None),
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path) if metadata_path else None
+        ),
         beam_pipeline_args=list(beam_pipeline_args),
     )
 
 
-def picture_branch(example_gen, schema_gen, anomalies_gate, serving_model_dir, *, trainer_config, threshold, metric,
-                   picture_root):
+def picture_branch(
+    example_gen, schema_gen, anomalies_gate, serving_model_dir, *, trainer_config, threshold, metric, picture_root
+):
     """The W-CLIP components: Trainer ``wclip_trainer``, its resolver, :func:`PictureRetrievalEvaluator`, Pusher
     ``wclip_pusher`` to ``<serving_model_dir>/weibo_pictures``."""
-    trainer = gated_trainer(WCLIP_TRAINER_MODULE, example_gen, schema_gen, anomalies_gate,
-                            {"picture_root": picture_root, **(trainer_config or {})}).with_id("wclip_trainer")
+    trainer = gated_trainer(
+        WCLIP_TRAINER_MODULE,
+        example_gen,
+        schema_gen,
+        anomalies_gate,
+        {"picture_root": picture_root, **(trainer_config or {})},
+    ).with_id("wclip_trainer")
     latest_blessed_model = latest_blessed_model_resolver(trainer).with_id("latest_blessed_wclip_resolver")
     evaluator = PictureRetrievalEvaluator(
         examples=example_gen.outputs["examples"],
@@ -119,8 +169,12 @@ def picture_branch(example_gen, schema_gen, anomalies_gate, serving_model_dir, *
 
 def gated_trainer(module_file, example_gen, schema_gen, anomalies_gate, custom_config):
     """A Trainer of ``module_file``'s ``run_fn`` on the ingested examples, run only after the anomalies gate."""
-    trainer = tfx.components.Trainer(module_file=module_file, examples=example_gen.outputs["examples"],
-                                     schema=schema_gen.outputs["schema"], custom_config=custom_config)
+    trainer = tfx.components.Trainer(
+        module_file=module_file,
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        custom_config=custom_config,
+    )
     trainer.add_upstream_node(anomalies_gate)
     return trainer
 
@@ -131,8 +185,9 @@ def latest_blessed_model_resolver(trainer):
     model or blessing is picked."""
     return tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer.id,
-                              output_key="model"),
+        model=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Model, producer_component_id=trainer.id, output_key="model"
+        ),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     )
 
@@ -142,6 +197,7 @@ def blessed_model_pusher(trainer, evaluator, base_directory):
     return tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
-            base_directory=base_directory)),
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=base_directory)
+        ),
     )

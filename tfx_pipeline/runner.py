@@ -1,5 +1,6 @@
 """Running the pipeline: locally with ``LocalDagRunner`` and SQLite ML Metadata, or compiled for Kubeflow Pipelines
 / Vertex AI Pipelines (``KubeflowV2DagRunner``'s pipeline-spec JSON)."""
+
 import os
 
 from tfx import v1 as tfx
@@ -17,8 +18,11 @@ def beam_pipeline_args(direct_num_workers=1):
     """
     if direct_num_workers <= 1:
         return ["--direct_num_workers=1"]
-    return ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
-            f"--direct_num_workers={direct_num_workers}"]
+    return [
+        "--runner=FnApiRunner",
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={direct_num_workers}",
+    ]
 
 
 def run_local(work_dir, data_root, *, pipeline_name=PIPELINE_NAME, direct_num_workers=1, **pipeline_options):
@@ -30,30 +34,50 @@ def run_local(work_dir, data_root, *, pipeline_name=PIPELINE_NAME, direct_num_wo
     """
     paths = local_paths(work_dir)
     pipeline = create_pipeline(
-        pipeline_name, paths["pipeline_root"], data_root, paths["serving_model_dir"], paths["metadata_path"],
-        beam_pipeline_args(direct_num_workers), **pipeline_options)
+        pipeline_name,
+        paths["pipeline_root"],
+        data_root,
+        paths["serving_model_dir"],
+        paths["metadata_path"],
+        beam_pipeline_args(direct_num_workers),
+        **pipeline_options,
+    )
     tfx.orchestration.LocalDagRunner().run(pipeline)
     return paths
 
 
 def local_paths(work_dir):
-    return {"pipeline_root": os.path.join(work_dir, "pipeline"),
-            "metadata_path": os.path.join(work_dir, "metadata.sqlite"),
-            "serving_model_dir": os.path.join(work_dir, "serving")}
+    return {
+        "pipeline_root": os.path.join(work_dir, "pipeline"),
+        "metadata_path": os.path.join(work_dir, "metadata.sqlite"),
+        "serving_model_dir": os.path.join(work_dir, "serving"),
+    }
 
 
-def compile_kubeflow_v2(output_file, *, pipeline_root, data_root, serving_model_dir, image,
-                        pipeline_name=PIPELINE_NAME, beam_pipeline_args=(), **pipeline_options):
+def compile_kubeflow_v2(
+    output_file,
+    *,
+    pipeline_root,
+    data_root,
+    serving_model_dir,
+    image,
+    pipeline_name=PIPELINE_NAME,
+    beam_pipeline_args=(),
+    **pipeline_options,
+):
     """Write the ``KubeflowV2DagRunner`` pipeline spec (JSON) of the pipeline to ``output_file``; returns it.
 
     ``image`` is the container every step runs in: TFX 1.16 with this package installed. The paths are as the
     steps see them (e.g. ``gs://`` URIs); ML Metadata is the orchestrator's own.
     """
-    pipeline = create_pipeline(pipeline_name, pipeline_root, data_root, serving_model_dir, None,
-                               beam_pipeline_args, **pipeline_options)
+    pipeline = create_pipeline(
+        pipeline_name, pipeline_root, data_root, serving_model_dir, None, beam_pipeline_args, **pipeline_options
+    )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
-        output_dir=os.path.dirname(os.path.abspath(output_file)), output_filename=os.path.basename(output_file))
+        output_dir=os.path.dirname(os.path.abspath(output_file)),
+        output_filename=os.path.basename(output_file),
+    )
     runner.run(pipeline, write_out=True)
     return output_file
 
@@ -73,8 +97,7 @@ def node_executions(metadata_path):
     executions = {}
     for context in store.get_contexts_by_type("node"):  # named <pipeline name>.<node id>
         pipeline = next(name for name in pipelines if context.name.startswith(name + "."))
-        executions.setdefault(context.name[len(pipeline) + 1:], []).extend(
-            store.get_executions_by_context(context.id))
+        executions.setdefault(context.name[len(pipeline) + 1 :], []).extend(store.get_executions_by_context(context.id))
     return {node: sorted(runs, key=lambda execution: execution.id) for node, runs in executions.items()}
 
 
@@ -87,8 +110,11 @@ def latest_output(metadata_path, node, key, artifact_type):
     if not executions:
         return None
     store = metadata_store(metadata_path)
-    ids = [event.artifact_id for event in store.get_events_by_execution_ids([executions[-1].id])
-           if event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps[0].key == key]
+    ids = [
+        event.artifact_id
+        for event in store.get_events_by_execution_ids([executions[-1].id])
+        if event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps[0].key == key
+    ]
     if not ids:
         return None
     artifact = artifact_type()

@@ -15,6 +15,7 @@ minimum count. TensorBoard logs go to ``fn_args.model_run_dir/logs``; the SavedM
 ``predict_topics``, ``embed_post``, ``similar_posts``; the vocabulary and an index of the train posts inside) to
 ``fn_args.serving_model_dir``.
 """
+
 import collections
 import os
 import tempfile
@@ -49,10 +50,16 @@ def run_fn(fn_args):
     train_posts = read_posts(train_files)
     vocabulary_file = os.path.join(fn_args.model_run_dir, weibo_ingest.TOPIC_VOCAB_FILE)
     topics = write_topic_vocabulary(train_posts, min_topic_count, vocabulary_file)
-    model, _ = train_cdtom(train_files, eval_files, vocabulary_file, fn_args.model_run_dir, strategy=strategy,
-                           verbose=2, **config)
-    export_on_chief(strategy, fn_args.serving_model_dir, lambda path: export_cdtom(
-        model, train_posts, topics, path, topic_index, top_k, config.get("max_topics_per_post", MAX_TOPICS_PER_POST)))
+    model, _ = train_cdtom(
+        train_files, eval_files, vocabulary_file, fn_args.model_run_dir, strategy=strategy, verbose=2, **config
+    )
+    export_on_chief(
+        strategy,
+        fn_args.serving_model_dir,
+        lambda path: export_cdtom(
+            model, train_posts, topics, path, topic_index, top_k, config.get("max_topics_per_post", MAX_TOPICS_PER_POST)
+        ),
+    )
 
 
 def export_on_chief(strategy, serving_model_dir, export):

@@ -15,6 +15,7 @@ metrics; ``fn_args.serving_model_dir`` the SavedModel of :func:`~tfcl.recipes.wc
 ``pictures_for_post``, ``posts_for_picture``, ``embed_post``, ``embed_picture``; the train posts and their pictures
 as its indexes).
 """
+
 from tfcl.recipes.wclip import export_wclip, train_wclip
 from tfcl.strategy import make_strategy
 from tfx_pipeline.components import read_posts
@@ -29,7 +30,15 @@ def run_fn(fn_args):
     strategy = make_strategy(config.pop("strategy"), config.pop("tpu"))
     picture_root, top_k = config.pop("picture_root"), config.pop("top_k")
     train_posts = read_posts(fn_args.train_files)
-    model, _ = train_wclip(train_posts, read_posts(fn_args.eval_files), fn_args.model_run_dir,
-                           picture_root=picture_root, strategy=strategy, verbose=2, **config)
-    export_on_chief(strategy, fn_args.serving_model_dir,
-                    lambda path: export_wclip(model, train_posts, path, picture_root, top_k))
+    model, _ = train_wclip(
+        train_posts,
+        read_posts(fn_args.eval_files),
+        fn_args.model_run_dir,
+        picture_root=picture_root,
+        strategy=strategy,
+        verbose=2,
+        **config,
+    )
+    export_on_chief(
+        strategy, fn_args.serving_model_dir, lambda path: export_wclip(model, train_posts, path, picture_root, top_k)
+    )

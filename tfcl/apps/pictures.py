@@ -6,6 +6,7 @@ built (pictures through the image tower, or posts through the text tower), by co
 exact top-k. :func:`export_picture_model` writes both into one SavedModel; pictures go in as the bytes of their
 JPEG/PNG files and are decoded inside it; the indexes (ids and embeddings) travel inside as variables.
 """
+
 import tensorflow as tf
 
 from tfcl.apps.weibo import TEXTS, _NearestEntries, checked_texts, embed_texts
@@ -26,8 +27,9 @@ class PicturesForPost(_NearestEntries):
 
     def __init__(self, model, picture_ids, pictures, k=10, batch_size=64):
         """``pictures``: the encoded bytes of each picture of the index, ``picture_ids`` their names."""
-        super().__init__(model, picture_ids, embed_texts(model.embed_images, pictures, batch_size), k,
-                         "pictures_for_post")
+        super().__init__(
+            model, picture_ids, embed_texts(model.embed_images, pictures, batch_size), k, "pictures_for_post"
+        )
 
     @tf.function(input_signature=[TEXTS])
     def embed(self, texts):
@@ -44,8 +46,9 @@ class PostsForPicture(_NearestEntries):
     """图片配博文: the ids of the ``k`` posts of an index whose text embeddings are nearest to a picture."""
 
     def __init__(self, model, post_ids, post_texts, k=10, batch_size=256):
-        super().__init__(model, post_ids, embed_texts(model.embed_texts, post_texts, batch_size), k,
-                         "posts_for_picture")
+        super().__init__(
+            model, post_ids, embed_texts(model.embed_texts, post_texts, batch_size), k, "posts_for_picture"
+        )
 
     @tf.function(input_signature=[PICTURES])
     def embed(self, pictures):
@@ -75,10 +78,14 @@ def export_picture_model(model, picture_ids, pictures, post_ids, post_texts, pat
     """
     pictures_for_post = PicturesForPost(model, picture_ids, pictures, k, batch_size)
     posts_for_picture = PostsForPicture(model, post_ids, post_texts, k, batch_size)
-    return write_signatures(path, [model, pictures_for_post, posts_for_picture], {
-        "serving_default": pictures_for_post.pictures_for_post,
-        "pictures_for_post": pictures_for_post.pictures_for_post,
-        "posts_for_picture": posts_for_picture.posts_for_picture,
-        "embed_post": pictures_for_post.embed,
-        "embed_picture": posts_for_picture.embed,
-    })
+    return write_signatures(
+        path,
+        [model, pictures_for_post, posts_for_picture],
+        {
+            "serving_default": pictures_for_post.pictures_for_post,
+            "pictures_for_post": pictures_for_post.pictures_for_post,
+            "posts_for_picture": posts_for_picture.posts_for_picture,
+            "embed_post": pictures_for_post.embed,
+            "embed_picture": posts_for_picture.embed,
+        },
+    )

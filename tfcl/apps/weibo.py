@@ -7,6 +7,7 @@ in CD-TOM's shared space; top-k is exact (one matrix product and ``tf.math.top_k
 writes both into one SavedModel whose signatures take raw strings; the vocabulary, its keys and the post index
 travel inside it as variables.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -22,8 +23,12 @@ def embed_texts(embed, texts, batch_size=256):
     if len(texts) == 0:
         raise ValueError("nothing to embed: got no texts")
     embed = tf.function(embed, input_signature=[TEXTS])
-    return np.concatenate([embed(tf.constant(list(texts[start:start + batch_size]), tf.string)).numpy()
-                           for start in range(0, len(texts), batch_size)])
+    return np.concatenate(
+        [
+            embed(tf.constant(list(texts[start : start + batch_size]), tf.string)).numpy()
+            for start in range(0, len(texts), batch_size)
+        ]
+    )
 
 
 def checked_texts(texts):
@@ -41,8 +46,9 @@ class _NearestEntries(tf.Module):
         if len(entries) != len(embeddings):
             raise ValueError(f"{len(entries)} entries but {len(embeddings)} embeddings")
         self.model = model
-        self.entries = tf.Variable(tf.constant([str(entry) for entry in entries], tf.string), trainable=False,
-                                   name="entries")
+        self.entries = tf.Variable(
+            tf.constant([str(entry) for entry in entries], tf.string), trainable=False, name="entries"
+        )
         self.embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
         self.k = min(k, len(entries))
 
@@ -128,8 +134,9 @@ class SimilarPosts(_NearestEntries):
         return {"post_ids": post_ids, "scores": scores}
 
 
-def export_weibo_model(model, topics, post_ids, post_texts, path, k=10, batch_size=256, topic_index="name",
-                       post_topics=()):
+def export_weibo_model(
+    model, topics, post_ids, post_texts, path, k=10, batch_size=256, topic_index="name", post_topics=()
+):
     """Write one SavedModel serving a CD-TOM ``model`` on raw strings; returns ``path``.
 
     Signatures (input ``texts``: ``[batch]`` UTF-8 post texts, a non-empty batch):
@@ -145,9 +152,13 @@ def export_weibo_model(model, topics, post_ids, post_texts, path, k=10, batch_si
     """
     topic_predictor = TopicPredictor(model, topics, k, batch_size, topic_index, post_texts, post_topics)
     similar_posts = SimilarPosts(model, post_ids, post_texts, k, batch_size)
-    return write_signatures(path, [model, topic_predictor, similar_posts], {
-        "serving_default": topic_predictor.predict_topics,
-        "predict_topics": topic_predictor.predict_topics,
-        "embed_post": similar_posts.embed,
-        "similar_posts": similar_posts.similar_posts,
-    })
+    return write_signatures(
+        path,
+        [model, topic_predictor, similar_posts],
+        {
+            "serving_default": topic_predictor.predict_topics,
+            "predict_topics": topic_predictor.predict_topics,
+            "embed_post": similar_posts.embed,
+            "similar_posts": similar_posts.similar_posts,
+        },
+    )

@@ -1,4 +1,5 @@
 """View generation: augmentation presets made of keras-cv layers."""
+
 from tfcl.augment.image import MultiView, byol_augmentation, simclr_augmentation, view_dataset, view_pipeline
 from tfcl.augment.multicrop import multicrop_augmentation
 

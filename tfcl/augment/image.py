@@ -4,6 +4,7 @@ Every keras-cv layer used here draws its random parameters per sample (``RandomA
 ``RandomCropAndResize``), so the views of one batch differ image by image. Inputs are float images in [0, 1],
 grey (1 channel) or colour (3 channels); colour-only transforms are left out for grey input.
 """
+
 import keras
 import keras_cv
 import tensorflow as tf
@@ -31,40 +32,69 @@ class MultiView(keras.layers.Layer):
         return cls(**config)
 
 
-def view_pipeline(image_size, channels, crop_scale=(0.08, 1.0), jitter_strength=0.5, jitter_probability=0.8,
-                  grayscale_probability=0.2, blur_probability=0.0, solarize_probability=0.0, seed=None):
+def view_pipeline(
+    image_size,
+    channels,
+    crop_scale=(0.08, 1.0),
+    jitter_strength=0.5,
+    jitter_probability=0.8,
+    grayscale_probability=0.2,
+    blur_probability=0.0,
+    solarize_probability=0.0,
+    seed=None,
+):
     """One view: random resized crop → flip → colour jitter → grayscale → blur → solarise (SimCLR's order)."""
     s = jitter_strength
     layers = [
         keras_cv.layers.RandomCropAndResize(
-            target_size=(image_size, image_size), crop_area_factor=crop_scale,
-            aspect_ratio_factor=(3 / 4, 4 / 3), seed=seed),
+            target_size=(image_size, image_size),
+            crop_area_factor=crop_scale,
+            aspect_ratio_factor=(3 / 4, 4 / 3),
+            seed=seed,
+        ),
         keras_cv.layers.RandomFlip("horizontal", seed=seed),
     ]
     if jitter_probability > 0 and s > 0:
         colour = channels == 3
         jitter = keras_cv.layers.RandomColorJitter(
-            value_range=(0, 1), brightness_factor=0.8 * s, contrast_factor=0.8 * s,
+            value_range=(0, 1),
+            brightness_factor=0.8 * s,
+            contrast_factor=0.8 * s,
             saturation_factor=(0.5 - 0.4 * s, 0.5 + 0.4 * s) if colour else (0.5, 0.5),
-            hue_factor=0.2 * s if colour else 0.0, seed=seed)
+            hue_factor=0.2 * s if colour else 0.0,
+            seed=seed,
+        )
         if not colour:  # saturation/hue need RGB; brightness/contrast are what remains for grey images
-            jitter = keras.Sequential([
-                keras_cv.layers.RandomBrightness(factor=0.8 * s, value_range=(0, 1), seed=seed),
-                keras_cv.layers.RandomContrast(factor=0.8 * s, value_range=(0, 1), seed=seed),
-            ])
+            jitter = keras.Sequential(
+                [
+                    keras_cv.layers.RandomBrightness(factor=0.8 * s, value_range=(0, 1), seed=seed),
+                    keras_cv.layers.RandomContrast(factor=0.8 * s, value_range=(0, 1), seed=seed),
+                ]
+            )
         layers.append(keras_cv.layers.RandomApply(jitter, rate=jitter_probability, seed=seed))
     if grayscale_probability > 0 and channels == 3:
-        layers.append(keras_cv.layers.RandomApply(
-            keras_cv.layers.Grayscale(output_channels=3), rate=grayscale_probability, seed=seed))
+        layers.append(
+            keras_cv.layers.RandomApply(
+                keras_cv.layers.Grayscale(output_channels=3), rate=grayscale_probability, seed=seed
+            )
+        )
     if blur_probability > 0:
         kernel = max(3, (image_size // 10) | 1)
-        layers.append(keras_cv.layers.RandomApply(
-            keras_cv.layers.RandomGaussianBlur(kernel_size=kernel, factor=(0.1, 2.0), seed=seed),
-            rate=blur_probability, seed=seed))
+        layers.append(
+            keras_cv.layers.RandomApply(
+                keras_cv.layers.RandomGaussianBlur(kernel_size=kernel, factor=(0.1, 2.0), seed=seed),
+                rate=blur_probability,
+                seed=seed,
+            )
+        )
     if solarize_probability > 0:
-        layers.append(keras_cv.layers.RandomApply(
-            keras_cv.layers.Solarization(value_range=(0, 1), threshold_factor=(0.5, 0.5), seed=seed),
-            rate=solarize_probability, seed=seed))
+        layers.append(
+            keras_cv.layers.RandomApply(
+                keras_cv.layers.Solarization(value_range=(0, 1), threshold_factor=(0.5, 0.5), seed=seed),
+                rate=solarize_probability,
+                seed=seed,
+            )
+        )
     return keras.Sequential(layers)
 
 
@@ -74,10 +104,12 @@ BLUR_MIN_SIZE = 64  # blur only images this large: SimCLR skips it on CIFAR, as 
 def simclr_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_strength=0.5, seed=None):
     """SimCLR's symmetric recipe; Gaussian blur (p 0.5) only for images of ``BLUR_MIN_SIZE`` px and more."""
     blur = 0.5 if image_size >= BLUR_MIN_SIZE else 0.0
-    return MultiView([
-        view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=blur, seed=seed)
-        for _ in range(2)
-    ])
+    return MultiView(
+        [
+            view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=blur, seed=seed)
+            for _ in range(2)
+        ]
+    )
 
 
 def byol_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_strength=0.5, seed=None):
@@ -87,12 +119,22 @@ def byol_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_str
     (solo-learn's CIFAR recipes for BYOL and Barlow Twins).
     """
     large = image_size >= BLUR_MIN_SIZE
-    return MultiView([
-        view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=1.0 if large else 0.0,
-                      seed=seed),
-        view_pipeline(image_size, channels, crop_scale, jitter_strength, blur_probability=0.1 if large else 0.0,
-                      solarize_probability=0.2, seed=seed),
-    ])
+    return MultiView(
+        [
+            view_pipeline(
+                image_size, channels, crop_scale, jitter_strength, blur_probability=1.0 if large else 0.0, seed=seed
+            ),
+            view_pipeline(
+                image_size,
+                channels,
+                crop_scale,
+                jitter_strength,
+                blur_probability=0.1 if large else 0.0,
+                solarize_probability=0.2,
+                seed=seed,
+            ),
+        ]
+    )
 
 
 def view_dataset(images, augmentation, batch_size, shuffle=True, seed=None, repeat=False):
@@ -103,6 +145,7 @@ def view_dataset(images, augmentation, batch_size, shuffle=True, seed=None, repe
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=True)
-    dataset = dataset.map(lambda x: augmentation(tf.image.convert_image_dtype(x, tf.float32)),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(
+        lambda x: augmentation(tf.image.convert_image_dtype(x, tf.float32)), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return dataset.prefetch(tf.data.AUTOTUNE)

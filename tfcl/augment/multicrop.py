@@ -1,9 +1,18 @@
 """SwAV's multi-crop views: 2 large crops and several small ones of a smaller size."""
+
 from tfcl.augment.image import BLUR_MIN_SIZE, MultiView, view_pipeline
 
 
-def multicrop_augmentation(image_size, channels=3, num_small_crops=6, small_size=None, large_scale=(0.14, 1.0),
-                           small_scale=(0.05, 0.14), jitter_strength=0.5, seed=None):
+def multicrop_augmentation(
+    image_size,
+    channels=3,
+    num_small_crops=6,
+    small_size=None,
+    large_scale=(0.14, 1.0),
+    small_scale=(0.05, 0.14),
+    jitter_strength=0.5,
+    seed=None,
+):
     """2 crops of ``image_size`` then ``num_small_crops`` of ``small_size`` (default: the paper's 96/224 ratio).
 
     Each crop is a SimCLR view (``view_pipeline``) with its own scale range; Gaussian blur (p 0.5) only for crops
@@ -15,5 +24,7 @@ def multicrop_augmentation(image_size, channels=3, num_small_crops=6, small_size
         blur = 0.5 if size >= BLUR_MIN_SIZE else 0.0
         return view_pipeline(size, channels, scale, jitter_strength, blur_probability=blur, seed=seed)
 
-    return MultiView([crop(image_size, large_scale) for _ in range(2)]
-                     + [crop(small_size, small_scale) for _ in range(num_small_crops)])
+    return MultiView(
+        [crop(image_size, large_scale) for _ in range(2)]
+        + [crop(small_size, small_scale) for _ in range(num_small_crops)]
+    )

@@ -1,4 +1,5 @@
 """The ``tfcl`` command line. Each sub-command lives in its own module with ``register(subparsers)``."""
+
 import argparse
 import importlib
 import logging
@@ -27,7 +28,9 @@ def quiet_tensorflow():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tfcl", description="Contrastive representation learning for Weibo-style content.")
+    parser = argparse.ArgumentParser(
+        prog="tfcl", description="Contrastive representation learning for Weibo-style content."
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"tfcl.cli.{name}").register(subparsers)

@@ -1,4 +1,5 @@
 """``tfcl data fetch [NAME...]`` and ``tfcl data info``: the real data sets in the local cache."""
+
 import argparse
 import sys
 
@@ -8,14 +9,18 @@ from tfcl.data.fetch import DATASETS, FetchError, fetch, format_counts
 
 def register(subparsers):
     parser = subparsers.add_parser(
-        "data", help="fetch the data sets into the cache and show what is there",
-        description=f"Data sets are cached in $TFCL_DATA_DIR (now {data_dir()}).")
+        "data",
+        help="fetch the data sets into the cache and show what is there",
+        description=f"Data sets are cached in $TFCL_DATA_DIR (now {data_dir()}).",
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     fetch_parser = actions.add_parser(
-        "fetch", help="download, extract and verify data sets (all of them when none is named)",
+        "fetch",
+        help="download, extract and verify data sets (all of them when none is named)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Data sets:\n" + "\n".join(f"  {name:<14} {dataset.summary}" for name, dataset in DATASETS.items()))
+        description="Data sets:\n" + "\n".join(f"  {name:<14} {dataset.summary}" for name, dataset in DATASETS.items()),
+    )
     fetch_parser.add_argument("names", nargs="*", metavar="NAME", help=f"one of: {', '.join(DATASETS)}")
     fetch_parser.add_argument("--force", action="store_true", help="fetch again even if already complete")
     fetch_parser.set_defaults(run=run_fetch)
@@ -27,8 +32,10 @@ def register(subparsers):
 def run_fetch(args):
     unknown = [name for name in args.names if name not in DATASETS]
     if unknown:
-        print(f"tfcl data fetch: unknown data set {', '.join(unknown)} (choose from {', '.join(DATASETS)})",
-              file=sys.stderr)
+        print(
+            f"tfcl data fetch: unknown data set {', '.join(unknown)} (choose from {', '.join(DATASETS)})",
+            file=sys.stderr,
+        )
         return 2
     try:
         for name in args.names or DATASETS:

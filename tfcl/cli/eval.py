@@ -1,4 +1,5 @@
 """``tfcl eval knn|linear``: evaluate a trained model's frozen encoder on its image data set."""
+
 import json
 
 from tfcl.cli.train import IMAGE_DATASETS

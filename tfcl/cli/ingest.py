@@ -1,9 +1,10 @@
 """``tfcl ingest``: Weibo records → TFRecords with Apache Beam, and the generated sample corpus.
 
-    tfcl ingest weibo posts.jsonl exports/*.csv --out data/weibo [--min-topic-count 5] [--eval-fraction 0.1]
-        [--direct-num-workers 2] [--runner DataflowRunner --pipeline-arg=--project=... ...]
-    tfcl ingest sample --out sample.jsonl --posts 2000
+tfcl ingest weibo posts.jsonl exports/*.csv --out data/weibo [--min-topic-count 5] [--eval-fraction 0.1]
+    [--direct-num-workers 2] [--runner DataflowRunner --pipeline-arg=--project=... ...]
+tfcl ingest sample --out sample.jsonl --posts 2000
 """
+
 import json
 
 from tfcl.data.weibo import MAX_CHARS, PLACEHOLDERS, POLICIES, Normalization
@@ -16,25 +17,45 @@ def register(subparsers):
     weibo = sources.add_parser("weibo", help="JSON-lines or CSV Weibo exports → TFRecords, topic vocabulary, counts")
     weibo.add_argument("inputs", nargs="+", metavar="INPUT", help="files or glob patterns (any Beam file system)")
     weibo.add_argument("--out", required=True, help="output folder")
-    weibo.add_argument("--format", choices=("jsonl", "csv"),
-                       help="default: from each file's name, else its first bytes")
+    weibo.add_argument(
+        "--format", choices=("jsonl", "csv"), help="default: from each file's name, else its first bytes"
+    )
     weibo.add_argument("--encoding", default="utf-8", help="text encoding of the inputs (default utf-8)")
     weibo.add_argument("--min-topic-count", type=int, default=5, help="train posts a vocabulary topic needs")
     weibo.add_argument("--eval-fraction", type=float, default=0.1, help="share of posts (by id hash) held out")
     weibo.add_argument("--max-chars", type=int, default=MAX_CHARS, help="longer texts are dead-lettered as oversize")
     weibo.add_argument("--num-shards", type=int, default=4, help="TFRecord files per split")
     for kind in PLACEHOLDERS:
-        weibo.add_argument(f"--{kind}", choices=POLICIES, default=getattr(Normalization(), kind),
-                           help=f"{kind} in the document (default %(default)s)")
-    weibo.add_argument("--lost-emoji-mark", default="?",
-                       help='the character a lossy encoding left for emoji, dropped from documents ("" keeps it)')
-    weibo.add_argument("--keep-card-residue", action="store_true",
-                       help="keep video/link-card residue (L<name>的微博视频, 收起全文d...) in documents")
+        weibo.add_argument(
+            f"--{kind}",
+            choices=POLICIES,
+            default=getattr(Normalization(), kind),
+            help=f"{kind} in the document (default %(default)s)",
+        )
+    weibo.add_argument(
+        "--lost-emoji-mark",
+        default="?",
+        help='the character a lossy encoding left for emoji, dropped from documents ("" keeps it)',
+    )
+    weibo.add_argument(
+        "--keep-card-residue",
+        action="store_true",
+        help="keep video/link-card residue (L<name>的微博视频, 收起全文d...) in documents",
+    )
     weibo.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
-    weibo.add_argument("--direct-num-workers", type=int, default=1,
-                       help="DirectRunner worker processes; above 1 runs in multi_processing mode")
-    weibo.add_argument("--pipeline-arg", action="append", default=[], metavar="ARG",
-                       help="one more Beam pipeline option, e.g. --pipeline-arg=--project=my-project (repeatable)")
+    weibo.add_argument(
+        "--direct-num-workers",
+        type=int,
+        default=1,
+        help="DirectRunner worker processes; above 1 runs in multi_processing mode",
+    )
+    weibo.add_argument(
+        "--pipeline-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more Beam pipeline option, e.g. --pipeline-arg=--project=my-project (repeatable)",
+    )
     weibo.set_defaults(run=run_weibo)
 
     sample = sources.add_parser("sample", help="write the generated sample corpus (Weibo format, NOT Weibo data)")
@@ -54,22 +75,35 @@ def pipeline_args(args):
         return [f"--runner={args.runner}"] + args.pipeline_arg
     if args.runner not in ("DirectRunner", "FnApiRunner"):
         raise SystemExit(f"--direct-num-workers is a DirectRunner option; the runner is {args.runner}")
-    return ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
-            f"--direct_num_workers={args.direct_num_workers}"] + args.pipeline_arg
+    return [
+        "--runner=FnApiRunner",
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={args.direct_num_workers}",
+    ] + args.pipeline_arg
 
 
 def normalization(args):
-    return Normalization(**{kind: getattr(args, kind) for kind in PLACEHOLDERS},
-                         lost_emoji_mark=args.lost_emoji_mark or None, strip_card_residue=not args.keep_card_residue)
+    return Normalization(
+        **{kind: getattr(args, kind) for kind in PLACEHOLDERS},
+        lost_emoji_mark=args.lost_emoji_mark or None,
+        strip_card_residue=not args.keep_card_residue,
+    )
 
 
 def run_weibo(args):
     from tfcl.data.weibo_ingest import run_ingestion
 
     counts = run_ingestion(
-        args.inputs, args.out, fmt=args.format, encoding=args.encoding, min_topic_count=args.min_topic_count,
-        eval_fraction=args.eval_fraction, num_shards=args.num_shards, max_chars=args.max_chars,
-        normalization=normalization(args), pipeline_args=pipeline_args(args),
+        args.inputs,
+        args.out,
+        fmt=args.format,
+        encoding=args.encoding,
+        min_topic_count=args.min_topic_count,
+        eval_fraction=args.eval_fraction,
+        num_shards=args.num_shards,
+        max_chars=args.max_chars,
+        normalization=normalization(args),
+        pipeline_args=pipeline_args(args),
     )
     print(json.dumps(counts, indent=2, sort_keys=True))
 

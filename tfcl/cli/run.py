@@ -11,6 +11,7 @@ over gRPC for the topics of a few posts and for their similar posts, for a held-
 for the posts of its picture, sent as bytes (图片配博文), prints the answers and stops the server. Run again with
 unchanged inputs, the pipeline re-uses its cached results. ``--no-pictures`` leaves the W-CLIP branch out.
 """
+
 import json
 import os
 import sys
@@ -19,12 +20,30 @@ import time
 from tfcl.strategy import STRATEGIES
 
 # A CD-TOM small enough to train on the sample corpus in a few minutes on 2 CPU cores.
-MAIN_JOB_TRAINER = {"epochs": 4, "batch_size": 64, "num_layers": 1, "num_heads": 2, "hidden_dim": 64,
-                    "intermediate_dim": 128, "vocabulary_size": 2000, "learning_rate": 1e-3}
+MAIN_JOB_TRAINER = {
+    "epochs": 4,
+    "batch_size": 64,
+    "num_layers": 1,
+    "num_heads": 2,
+    "hidden_dim": 64,
+    "intermediate_dim": 128,
+    "vocabulary_size": 2000,
+    "learning_rate": 1e-3,
+}
 # A W-CLIP of the same kind, on the sample's (post, picture) pairs.
-MAIN_JOB_WCLIP = {"epochs": 4, "batch_size": 32, "image_size": 32, "text_length": 32, "num_layers": 1,
-                  "num_heads": 2, "hidden_dim": 64, "intermediate_dim": 128, "projection_dim": 32,
-                  "vocabulary_size": 2000, "learning_rate": 1e-3}
+MAIN_JOB_WCLIP = {
+    "epochs": 4,
+    "batch_size": 32,
+    "image_size": 32,
+    "text_length": 32,
+    "num_layers": 1,
+    "num_heads": 2,
+    "hidden_dim": 64,
+    "intermediate_dim": 128,
+    "projection_dim": 32,
+    "vocabulary_size": 2000,
+    "learning_rate": 1e-3,
+}
 # The sample's posts have 11 distinct pictures, so a random ranking puts the right one in the top 5 half the time:
 # the main job blesses on the top 1 (chance about 0.11; MAIN_JOB_WCLIP made 0.94 on the 2000-post sample).
 PICTURE_METRIC, PICTURE_THRESHOLD = "t2i_recall@1", 0.5
@@ -33,30 +52,51 @@ SERVING_TIMEOUT = 300  # seconds for a model to load, and for a gRPC call
 
 def register(subparsers):
     run = subparsers.add_parser(
-        "run", help="the main job: the TFX pipeline on the sample corpus, then TF Serving queried over gRPC",
+        "run",
+        help="the main job: the TFX pipeline on the sample corpus, then TF Serving queried over gRPC",
         description="Run the TFX pipeline locally on the generated sample corpus (or --input), serve the pushed "
         "models with the embedded TF Serving and query them over gRPC: a post's topics, a post's similar posts, a "
-        "post's pictures (博文配图片) and a picture's posts (图片配博文).")
-    run.add_argument("--input", help="Weibo exports to use instead of the generated sample (a file or glob in one "
-                                     "folder: JSON lines or CSV)")
+        "post's pictures (博文配图片) and a picture's posts (图片配博文).",
+    )
+    run.add_argument(
+        "--input",
+        help="Weibo exports to use instead of the generated sample (a file or glob in one folder: JSON lines or CSV)",
+    )
     run.add_argument("--posts", type=int, default=2000, help="posts of the generated sample (default %(default)s)")
-    run.add_argument("--work-dir", default="runs/main",
-                     help="pipeline artifacts, metadata.sqlite, serving/ model base (default %(default)s)")
+    run.add_argument(
+        "--work-dir",
+        default="runs/main",
+        help="pipeline artifacts, metadata.sqlite, serving/ model base (default %(default)s)",
+    )
     run.add_argument("--epochs", type=int, default=MAIN_JOB_TRAINER["epochs"])
     run.add_argument("--strategy", default="default", choices=STRATEGIES)
     run.add_argument("--tpu", help="TPU name or address for --strategy tpu")
     run.add_argument("--threshold", type=float, default=0.5, help="hit@5 a model needs to be blessed and pushed")
-    run.add_argument("--no-pictures", action="store_true",
-                     help="leave out the W-CLIP branch (posts ↔ pictures) and the weibo_pictures model")
-    run.add_argument("--picture-threshold", type=float, default=PICTURE_THRESHOLD,
-                     help=f"{PICTURE_METRIC} (post → pictures) a W-CLIP model needs to be blessed and pushed "
-                          "(default %(default)s)")
+    run.add_argument(
+        "--no-pictures",
+        action="store_true",
+        help="leave out the W-CLIP branch (posts ↔ pictures) and the weibo_pictures model",
+    )
+    run.add_argument(
+        "--picture-threshold",
+        type=float,
+        default=PICTURE_THRESHOLD,
+        help=f"{PICTURE_METRIC} (post → pictures) a W-CLIP model needs to be blessed and pushed (default %(default)s)",
+    )
     run.add_argument("--min-topic-count", type=int, default=5, help="train posts a vocabulary topic needs")
-    run.add_argument("--direct-num-workers", type=int, default=1,
-                     help="Beam DirectRunner processes for the data steps (default %(default)s)")
+    run.add_argument(
+        "--direct-num-workers",
+        type=int,
+        default=1,
+        help="Beam DirectRunner processes for the data steps (default %(default)s)",
+    )
     run.add_argument("--no-cache", action="store_true", help="execute every step even if its inputs are unchanged")
-    run.add_argument("--query", action="append", metavar="TEXT",
-                     help="a post to ask about (repeatable; default: two held-out posts of the eval split)")
+    run.add_argument(
+        "--query",
+        action="append",
+        metavar="TEXT",
+        help="a post to ask about (repeatable; default: two held-out posts of the eval split)",
+    )
     run.add_argument("--top", type=int, default=5, help="answers to print per query (default %(default)s)")
     run.set_defaults(run=run_main_job)
 
@@ -71,10 +111,12 @@ def register(subparsers):
     compile_parser.add_argument("--image", required=True, help="the container image: TFX 1.16 with tfcl installed")
     compile_parser.add_argument("--threshold", type=float, default=0.5, help="hit@5 needed to bless a model")
     compile_parser.add_argument("--strategy", default="multi_worker", choices=STRATEGIES)
-    compile_parser.add_argument("--pictures", action="store_true",
-                                help="add the W-CLIP branch (relative picture paths are under --data-root)")
-    compile_parser.add_argument("--picture-threshold", type=float, default=0.5,
-                                help="t2i_recall@5 needed to bless a W-CLIP model")
+    compile_parser.add_argument(
+        "--pictures", action="store_true", help="add the W-CLIP branch (relative picture paths are under --data-root)"
+    )
+    compile_parser.add_argument(
+        "--picture-threshold", type=float, default=0.5, help="t2i_recall@5 needed to bless a W-CLIP model"
+    )
     compile_parser.set_defaults(run=run_compile)
 
 
@@ -108,12 +150,27 @@ def run_main_job(args):
         print(f"sample corpus (generated, not Weibo data): {data_root}/{pattern}")
     strategy = {"strategy": args.strategy, "tpu": args.tpu}
     trainer_config = {**MAIN_JOB_TRAINER, "epochs": args.epochs, **strategy}
-    pictures = None if args.no_pictures else {"trainer_config": {**MAIN_JOB_WCLIP, **strategy},
-                                              "metric": PICTURE_METRIC, "threshold": args.picture_threshold}
+    pictures = (
+        None
+        if args.no_pictures
+        else {
+            "trainer_config": {**MAIN_JOB_WCLIP, **strategy},
+            "metric": PICTURE_METRIC,
+            "threshold": args.picture_threshold,
+        }
+    )
     try:
-        paths = run_local(work_dir, data_root, input_pattern=pattern, direct_num_workers=args.direct_num_workers,
-                          trainer_config=trainer_config, threshold=args.threshold,
-                          min_topic_count=args.min_topic_count, enable_cache=not args.no_cache, pictures=pictures)
+        paths = run_local(
+            work_dir,
+            data_root,
+            input_pattern=pattern,
+            direct_num_workers=args.direct_num_workers,
+            trainer_config=trainer_config,
+            threshold=args.threshold,
+            min_topic_count=args.min_topic_count,
+            enable_cache=not args.no_cache,
+            pictures=pictures,
+        )
     except (components.AnomaliesFound, NoPicturePairs) as error:
         hint = " (--no-pictures runs without them)" if isinstance(error, NoPicturePairs) else ""
         print(f"tfcl run: error: {error}{hint}", file=sys.stderr)
@@ -123,9 +180,13 @@ def run_main_job(args):
     artifacts = tfx.types.standard_artifacts
     examples = latest_output(metadata_path, "WeiboExampleGen", "examples", artifacts.Examples)
     blessing = latest_output(metadata_path, "RetrievalEvaluator", "blessing", artifacts.ModelBlessing)
-    print(f"pipeline finished in {pipeline_seconds:.0f} s; ingestion: "
-          + ", ".join(f"{name} {examples.get_int_custom_property(components.COUNT_PREFIX + name)}"
-                      for name in ("read", "train", "eval", "dead_lettered", "duplicates")))
+    print(
+        f"pipeline finished in {pipeline_seconds:.0f} s; ingestion: "
+        + ", ".join(
+            f"{name} {examples.get_int_custom_property(components.COUNT_PREFIX + name)}"
+            for name in ("read", "train", "eval", "dead_lettered", "duplicates")
+        )
+    )
     print(f"topics evaluation: hit@5 {blessing.get_float_custom_property('hit@5'):.3f}, {decision(blessing)}")
     model_bases = {MODEL_NAME: os.path.join(paths["serving_model_dir"], MODEL_NAME)}
     if pictures:
@@ -134,14 +195,16 @@ def run_main_job(args):
     train_posts = components.split_posts(examples, "train")
     eval_posts = components.split_posts(examples, "eval")
     queries = args.query or [post.document for post in eval_posts[:2]]
-    query_served_models(model_bases, queries, eval_posts, {post.id: post for post in train_posts}, data_root,
-                        args.top)
+    query_served_models(model_bases, queries, eval_posts, {post.id: post for post in train_posts}, data_root, args.top)
     print(f"main job finished in {time.monotonic() - started:.0f} s")
 
 
 def decision(blessing):
-    return ("blessed and pushed" if blessing.get_int_custom_property("blessed")
-            else f"not blessed ({blessing.get_string_custom_property('reasons')})")
+    return (
+        "blessed and pushed"
+        if blessing.get_int_custom_property("blessed")
+        else f"not blessed ({blessing.get_string_custom_property('reasons')})"
+    )
 
 
 def print_picture_summary(metadata_path):
@@ -159,12 +222,22 @@ def print_picture_summary(metadata_path):
         counts = json.load(file)
     with open(os.path.join(evaluation.uri, "metrics.json"), encoding="utf-8") as file:
         report = json.load(file)
-    print("pictures: " + "; ".join(f"{split} {counts[split]['pairs']} (post, picture) pairs of "
-                                   f"{counts[split]['references']} references, set aside {counts[split]['set_aside']}"
-                                   for split in counts))
-    print("pictures evaluation: " + ", ".join(
-        f"{name} {report['model'][name]:.3f} (chance {report['chance'][name]:.3f})"
-        for name in ("t2i_recall@1", "t2i_recall@5", "i2t_recall@5")) + f", {decision(blessing)}")
+    print(
+        "pictures: "
+        + "; ".join(
+            f"{split} {counts[split]['pairs']} (post, picture) pairs of "
+            f"{counts[split]['references']} references, set aside {counts[split]['set_aside']}"
+            for split in counts
+        )
+    )
+    print(
+        "pictures evaluation: "
+        + ", ".join(
+            f"{name} {report['model'][name]:.3f} (chance {report['chance'][name]:.3f})"
+            for name in ("t2i_recall@1", "t2i_recall@5", "i2t_recall@5")
+        )
+        + f", {decision(blessing)}"
+    )
 
 
 def query_served_models(model_bases, queries, eval_posts, posts_by_id, picture_root, top):
@@ -188,8 +261,10 @@ def query_served_models(model_bases, queries, eval_posts, posts_by_id, picture_r
     # Loading a model and the first call of a signature (traced then) take a while on a busy machine.
     with ModelServer(config, port=0) as server, ServingClient(server.address, timeout=SERVING_TIMEOUT) as client:
         for name in served:
-            print(f"\nTF Serving gRPC at {server.address}: model {name} version "
-                  f"{max(client.wait_until_available(name, timeout=SERVING_TIMEOUT))}")
+            print(
+                f"\nTF Serving gRPC at {server.address}: model {name} version "
+                f"{max(client.wait_until_available(name, timeout=SERVING_TIMEOUT))}"
+            )
         if MODEL_NAME in served:
             print_topic_answers(client, MODEL_NAME, queries, posts_by_id, top)
         if PICTURE_MODEL_NAME in served:
@@ -201,9 +276,13 @@ def print_topic_answers(client, model_name, queries, posts_by_id, top):
     similar = client.predict(model_name, {"texts": queries}, signature_name="similar_posts")
     for row, query in enumerate(queries):
         print(f"\n博文 post: {query}")
-        print("  博文预测话题 topics: " + ", ".join(
-            f"#{topic.decode()}# {score:.3f}" for topic, score in
-            zip(topics["topics"][row][:top], topics["scores"][row][:top])))
+        print(
+            "  博文预测话题 topics: "
+            + ", ".join(
+                f"#{topic.decode()}# {score:.3f}"
+                for topic, score in zip(topics["topics"][row][:top], topics["scores"][row][:top])
+            )
+        )
         print("  找相似博文 similar posts:")
         print_posts(similar["post_ids"][row][:top], similar["scores"][row][:top], posts_by_id)
 
@@ -226,7 +305,10 @@ def print_picture_answers(client, model_name, eval_posts, posts_by_id, picture_r
     index, ref, path = found[0]
     post = eval_posts[index]
     pictures = client.predict(model_name, {"texts": [post_text(post)]}, signature_name="pictures_for_post")
-    print(f"\n博文 post (held out): {post.text}\n  博文配图片 pictures for the post (its own: {', '.join(post.pictures)}):")
+    print(
+        f"\n博文 post (held out): {post.text}\n"
+        f"  博文配图片 pictures for the post (its own: {', '.join(post.pictures)}):"
+    )
     for picture_id, score in zip(pictures["picture_ids"][0][:top], pictures["scores"][0][:top]):
         print(f"    {score:.3f} {picture_id.decode()}")
     posts = client.predict(model_name, {"pictures": read_pictures([path])}, signature_name="posts_for_picture")
@@ -237,9 +319,17 @@ def print_picture_answers(client, model_name, eval_posts, posts_by_id, picture_r
 def run_compile(args):
     from tfx_pipeline.runner import compile_kubeflow_v2
 
-    compile_kubeflow_v2(args.kubeflow, pipeline_root=args.pipeline_root, data_root=args.data_root,
-                        serving_model_dir=args.serving_model_dir, image=args.image, input_pattern=args.input_pattern,
-                        threshold=args.threshold, trainer_config={"strategy": args.strategy},
-                        pictures={"trainer_config": {"strategy": args.strategy},
-                                  "threshold": args.picture_threshold} if args.pictures else None)
+    compile_kubeflow_v2(
+        args.kubeflow,
+        pipeline_root=args.pipeline_root,
+        data_root=args.data_root,
+        serving_model_dir=args.serving_model_dir,
+        image=args.image,
+        input_pattern=args.input_pattern,
+        threshold=args.threshold,
+        trainer_config={"strategy": args.strategy},
+        pictures={"trainer_config": {"strategy": args.strategy}, "threshold": args.picture_threshold}
+        if args.pictures
+        else None,
+    )
     print(f"wrote {args.kubeflow}")

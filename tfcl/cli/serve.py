@@ -1,4 +1,5 @@
 """``tfcl serve``: TF Serving's gRPC API from the embedded server (flags named as ``tensorflow_model_server``'s)."""
+
 import logging
 import signal
 
@@ -18,16 +19,21 @@ def register(subparsers):
         "--model-base-path", metavar="DIR", help="one model's base directory, holding <version>/saved_model.pb"
     )
     parser.add_argument(
-        "--model-name", default="default", metavar="NAME",
+        "--model-name",
+        default="default",
+        metavar="NAME",
         help="the name of the model in --model-base-path (default: %(default)s)",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     parser.add_argument("--port", type=int, default=8500, help="gRPC port; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
-        "--poll-seconds", "--file-system-poll-wait-seconds", dest="poll_seconds", metavar="SECONDS", type=float,
-        default=2.0, help="how often to look for new versions (default: %(default)s)",
+        "--poll-seconds",
+        "--file-system-poll-wait-seconds",
+        dest="poll_seconds",
+        metavar="SECONDS",
+        type=float,
+        default=2.0,
+        help="how often to look for new versions (default: %(default)s)",
     )
     parser.add_argument(
         "--grpc-max-threads", type=int, default=16, metavar="N", help="threads answering calls (default: %(default)s)"

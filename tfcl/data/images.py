@@ -5,6 +5,7 @@ Chinese and English text).
 Emoji and stamps are RGBA pictures: their pipelines composite them over white and yield RGB ``uint8`` images of
 ``image_size`` × ``image_size`` (aspect ratio kept, padded with white).
 """
+
 import gzip
 import zlib
 
@@ -16,7 +17,16 @@ from tfcl.data.fetch import INDEX_FILE, read_index
 from tfcl.encoders.pictures import decode_picture
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 FASHION_MNIST_FILE_PREFIXES = {"train": "train", "test": "t10k"}
 
@@ -81,7 +91,8 @@ def decode_over_white(path, image_size):
 def decode_files(paths, image_size):
     """uint8 ``[len(paths), image_size, image_size, 3]``: :func:`decode_over_white` of each file."""
     decoded = tf.data.Dataset.from_tensor_slices(np.asarray(paths, dtype=str)).map(
-        lambda path: decode_over_white(path, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+        lambda path: decode_over_white(path, image_size), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return np.stack(list(decoded.as_numpy_iterator()))
 
 
@@ -103,8 +114,9 @@ def picture_dataset(name, records, image_size):
             ids = {value: index for index, value in enumerate(sorted(set(columns[key])))}
             columns[f"{key}_id"] = np.array([ids[value] for value in columns[key]], np.int64)
     dataset = tf.data.Dataset.from_tensor_slices(columns)
-    return dataset.map(lambda row: {**row, "image": decode_over_white(row["image"], image_size)},
-                       num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.map(
+        lambda row: {**row, "image": decode_over_white(row["image"], image_size)}, num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
 def load_emoji(image_size=64):
@@ -137,14 +149,33 @@ def image_splits(name):
 # Chinese names of the picture categories, for zero-shot prompts ("一张{}的图片"). Emoji's 'Component' (the skin-tone
 # swatches) is no class of things and has none.
 EMOJI_CATEGORIES_ZH = {
-    "Smileys & Emotion": "笑脸和情感", "People & Body": "人物和身体", "Animals & Nature": "动物和自然",
-    "Food & Drink": "食物和饮料", "Travel & Places": "旅行和地点", "Activities": "活动", "Objects": "物品",
-    "Symbols": "符号", "Flags": "旗帜",
+    "Smileys & Emotion": "笑脸和情感",
+    "People & Body": "人物和身体",
+    "Animals & Nature": "动物和自然",
+    "Food & Drink": "食物和饮料",
+    "Travel & Places": "旅行和地点",
+    "Activities": "活动",
+    "Objects": "物品",
+    "Symbols": "符号",
+    "Flags": "旗帜",
 }
 TUXPAINT_CATEGORIES_ZH = {
-    "animals": "动物", "clothes": "衣服", "food": "食物", "hobbies": "爱好", "household": "家居用品",
-    "medical": "医疗", "military": "军事", "naturalforces": "自然现象", "people": "人物", "plants": "植物",
-    "seasonal": "节日", "space": "太空", "sports": "运动", "symbols": "符号", "town": "城镇", "vehicles": "交通工具",
+    "animals": "动物",
+    "clothes": "衣服",
+    "food": "食物",
+    "hobbies": "爱好",
+    "household": "家居用品",
+    "medical": "医疗",
+    "military": "军事",
+    "naturalforces": "自然现象",
+    "people": "人物",
+    "plants": "植物",
+    "seasonal": "节日",
+    "space": "太空",
+    "sports": "运动",
+    "symbols": "符号",
+    "town": "城镇",
+    "vehicles": "交通工具",
 }
 
 
@@ -157,14 +188,38 @@ def picture_text_pairs(image_size=64, held_out_every=10):
     ``category`` and ``category_zh`` ('' where the category has no Chinese name), and ``held_out``: a stable
     split, a picture is held out when the CRC-32 of ``source:image`` is 0 modulo ``held_out_every``.
     """
-    rows = [("emoji", record["image"], f"{record['label_zh']}：{'，'.join(record['tags_zh'])}", record["category"],
-             EMOJI_CATEGORIES_ZH.get(record["category"], "")) for record in emoji_records()]
-    rows += [("tuxpaint", record["image"], record["caption_zh"], record["category"],
-              TUXPAINT_CATEGORIES_ZH.get(record["category"], "")) for record in tuxpaint_records()
-             if record["image"].endswith(".png") and record["caption_zh"]]
+    rows = [
+        (
+            "emoji",
+            record["image"],
+            f"{record['label_zh']}：{'，'.join(record['tags_zh'])}",
+            record["category"],
+            EMOJI_CATEGORIES_ZH.get(record["category"], ""),
+        )
+        for record in emoji_records()
+    ]
+    rows += [
+        (
+            "tuxpaint",
+            record["image"],
+            record["caption_zh"],
+            record["category"],
+            TUXPAINT_CATEGORIES_ZH.get(record["category"], ""),
+        )
+        for record in tuxpaint_records()
+        if record["image"].endswith(".png") and record["caption_zh"]
+    ]
     source, image, text, category, category_zh = (np.array(column) for column in zip(*rows))
     paths = np.array([str(dataset_dir(name) / path) for name, path in zip(source, image)])
-    held_out = np.array([zlib.crc32(f"{name}:{path}".encode()) % held_out_every == 0
-                         for name, path in zip(source, image)])
-    return {"image": decode_files(paths, image_size), "path": paths, "text": text, "source": source,
-            "category": category, "category_zh": category_zh, "held_out": held_out}
+    held_out = np.array(
+        [zlib.crc32(f"{name}:{path}".encode()) % held_out_every == 0 for name, path in zip(source, image)]
+    )
+    return {
+        "image": decode_files(paths, image_size),
+        "path": paths,
+        "text": text,
+        "source": source,
+        "category": category,
+        "category_zh": category_zh,
+        "held_out": held_out,
+    }

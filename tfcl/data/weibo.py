@@ -27,6 +27,7 @@ The document is the text with every hashtag removed and :class:`Normalization` a
 ``@user``, URLs and video/link-card residue are dropped, ``[表情]`` codes are kept, ASCII ``?`` is dropped as a lost
 emoji, whitespace is collapsed).
 """
+
 import codecs
 import csv
 import dataclasses
@@ -197,7 +198,7 @@ def parse_created_at(value):
 
 def derived_id(user_id, text):
     """The id of a post from a source without ids: a hash of its user and text."""
-    return DERIVED_ID_PREFIX + hashlib.sha1(f"{user_id}\x1f{text}".encode("utf-8")).hexdigest()[:16]
+    return DERIVED_ID_PREFIX + hashlib.sha1(f"{user_id}\x1f{text}".encode()).hexdigest()[:16]
 
 
 def html_to_text(text):
@@ -227,8 +228,9 @@ class _HtmlText(HTMLParser):
         self.parts.append(data)
 
 
-def parse_post(record, *, derive_id=False, max_chars=MAX_CHARS, normalization=Normalization(),
-               max_topic_chars=MAX_TOPIC_CHARS):
+def parse_post(
+    record, *, derive_id=False, max_chars=MAX_CHARS, normalization=Normalization(), max_topic_chars=MAX_TOPIC_CHARS
+):
     """A :class:`WeiboPost` from one decoded record (a status object or a CSV row as a dict).
 
     Raises :class:`MalformedRecord` when it has no text, is longer than ``max_chars``, has no id (unless
@@ -289,8 +291,13 @@ class RecordParser:
         """The post in ``raw`` (bytes or str); raises :class:`MalformedRecord`."""
         line = _decode(raw, self.encoding) if isinstance(raw, bytes) else raw
         record = _json_object(line) if self.fmt == "jsonl" else self._csv_row(line)
-        return parse_post(record, derive_id=self.derives_ids, max_chars=self.max_chars,
-                          normalization=self.normalization, max_topic_chars=self.max_topic_chars)
+        return parse_post(
+            record,
+            derive_id=self.derives_ids,
+            max_chars=self.max_chars,
+            normalization=self.normalization,
+            max_topic_chars=self.max_topic_chars,
+        )
 
     def parse_or_dead_letter(self, source, raw):
         try:
@@ -415,13 +422,16 @@ def to_example(post):
         value = getattr(post, name)
         return [item.encode("utf-8") for item in (value if name in LIST_FEATURES else [value])]
 
-    return tf.train.Example(features=tf.train.Features(feature={
-        name: tf.train.Feature(bytes_list=tf.train.BytesList(value=values(name))) for name in FEATURES
-    }))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={name: tf.train.Feature(bytes_list=tf.train.BytesList(value=values(name))) for name in FEATURES}
+        )
+    )
 
 
 def from_example(features):
     """A :class:`WeiboPost` from one example parsed with :func:`feature_spec` (eager tensors)."""
+
     def decode(name):
         value = features[name].numpy()
         return tuple(item.decode("utf-8") for item in value) if name in LIST_FEATURES else value.decode("utf-8")

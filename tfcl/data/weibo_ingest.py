@@ -17,6 +17,7 @@ JSON form), so the output does not depend on the order the runner sees them in.
 :class:`ParseWeibo` (raw records → tagged outputs) and :class:`IngestWeibo` (raw records → split posts, dead
 letters, tallies) are reusable inside other pipelines, e.g. a TFX ExampleGen; :func:`run_ingestion` is the driver.
 """
+
 import hashlib
 import json
 import logging
@@ -219,8 +220,19 @@ def expand_inputs(inputs):
     return paths
 
 
-def run_ingestion(inputs, out_dir, *, fmt=None, encoding="utf-8", min_topic_count=5, eval_fraction=0.1,
-                  num_shards=4, max_chars=weibo.MAX_CHARS, normalization=weibo.Normalization(), pipeline_args=()):
+def run_ingestion(
+    inputs,
+    out_dir,
+    *,
+    fmt=None,
+    encoding="utf-8",
+    min_topic_count=5,
+    eval_fraction=0.1,
+    num_shards=4,
+    max_chars=weibo.MAX_CHARS,
+    normalization=weibo.Normalization(),
+    pipeline_args=(),
+):
     """Ingest ``inputs`` (paths or globs of JSON-lines or CSV files) into ``out_dir``; returns the counts.
 
     ``pipeline_args`` are Beam's (``--runner``, ``--direct_num_workers``...); the default runner is DirectRunner.
@@ -230,23 +242,24 @@ def run_ingestion(inputs, out_dir, *, fmt=None, encoding="utf-8", min_topic_coun
     fmt = input_format(paths, fmt)
     parser = record_parser(paths, fmt, encoding, max_chars=max_chars, normalization=normalization)
     if parser.derives_ids:
-        logger.info("%s has no id column: ids are derived from user and text (%s...)", paths[0],
-                     weibo.DERIVED_ID_PREFIX)
+        logger.info(
+            "%s has no id column: ids are derived from user and text (%s...)", paths[0], weibo.DERIVED_ID_PREFIX
+        )
     out_dir = str(out_dir)
     options = PipelineOptions(list(pipeline_args))
     with beam.Pipeline(options=options) as pipeline:
-        outputs = (
-            pipeline
-            | "Read" >> ReadWeiboRecords(paths, fmt)
-            | "Ingest" >> IngestWeibo(parser, eval_fraction)
-        )
+        outputs = pipeline | "Read" >> ReadWeiboRecords(paths, fmt) | "Ingest" >> IngestWeibo(parser, eval_fraction)
         for split in SPLITS:
             (
                 outputs[split]
                 | f"ToExample/{split}" >> beam.Map(weibo.to_example)
-                | f"Write/{split}" >> beam.io.WriteToTFRecord(
-                    os.path.join(out_dir, split, "part"), coder=beam.coders.ProtoCoder(tf.train.Example),
-                    file_name_suffix=".tfrecord.gz", num_shards=num_shards)
+                | f"Write/{split}"
+                >> beam.io.WriteToTFRecord(
+                    os.path.join(out_dir, split, "part"),
+                    coder=beam.coders.ProtoCoder(tf.train.Example),
+                    file_name_suffix=".tfrecord.gz",
+                    num_shards=num_shards,
+                )
             )
         (
             outputs[DEAD_LETTERS]
@@ -268,8 +281,11 @@ def run_ingestion(inputs, out_dir, *, fmt=None, encoding="utf-8", min_topic_coun
             | "TopicTables" >> beam.Map(topic_tables, min_topic_count)
         )
         for index, name in enumerate((TOPIC_COUNTS_FILE, TOPIC_VOCAB_FILE)):
-            tables | f"Table/{name}" >> beam.Map(lambda both, i=index: both[i]) | f"Write/{name}" >> _WriteSingle(
-                out_dir, name, lines=False)
+            (
+                tables
+                | f"Table/{name}" >> beam.Map(lambda both, i=index: both[i])
+                | f"Write/{name}" >> _WriteSingle(out_dir, name, lines=False)
+            )
     with FileSystems.open(os.path.join(out_dir, COUNTS_FILE)) as file:
         counts = json.loads(file.read())
     accounted = counts["written"] + counts["dead_lettered"] + counts["duplicates"]
@@ -287,8 +303,9 @@ class _WriteSingle(beam.PTransform):
         self.lines = lines
 
     def expand(self, texts):
-        return texts | beam.io.WriteToText(self.path, num_shards=1, shard_name_template="",
-                                           append_trailing_newlines=self.lines)
+        return texts | beam.io.WriteToText(
+            self.path, num_shards=1, shard_name_template="", append_trailing_newlines=self.lines
+        )
 
 
 def _head(path, size=64):

@@ -21,6 +21,7 @@ Besides: the hashtag in all the forms users write it (``#话题#``, ``＃话题�
 ``[表情]`` codes, the API's different id/user/time/picture fields, repeated records (same id) and a few malformed
 lines. The same ``seed`` gives the same bytes.
 """
+
 import json
 import math
 import random
@@ -28,17 +29,23 @@ from datetime import datetime, timedelta, timezone
 
 # domain: (words its topics share, picture references). "a/b/c": one word, its usual form first, then rarer ones.
 DOMAINS = {
-    "汽车": ("汽车 车型 续航 试驾 配置 车主 底盘 新能源 充电桩 价格 上市 发布会 提车 油耗/油钱 性价比 颜值",
-           "emoji:1f697 tuxpaint:vehicles/auto/sedan.png"),
+    "汽车": (
+        "汽车 车型 续航 试驾 配置 车主 底盘 新能源 充电桩 价格 上市 发布会 提车 油耗/油钱 性价比 颜值",
+        "emoji:1f697 tuxpaint:vehicles/auto/sedan.png",
+    ),
     "手机": ("手机 屏幕 电池 处理器 摄像头 系统 像素 跑分 发布会 快充 价格 新机 旗舰 性能/体验 颜值", "emoji:1f4f1"),
     "体育": ("比赛 球队 球迷 教练 赛季 主场 比分 冠军 训练 球员 转会 直播 加油 精彩", "emoji:1f3c6"),
-    "美食": ("好吃 味道 排队 餐厅 老板 招牌 口味 食材 推荐/安利 外卖 探店 下单 甜品",
-           "emoji:1f372 tuxpaint:food/pizza.png"),
+    "美食": (
+        "好吃 味道 排队 餐厅 老板 招牌 口味 食材 推荐/安利 外卖 探店 下单 甜品",
+        "emoji:1f372 tuxpaint:food/pizza.png",
+    ),
     "学习": ("复习 考试 刷题 分数 老师 背书 图书馆 英语 数学 倒计时 冲刺 学校 开学 加油", "emoji:1f4da"),
     "疫情": ("口罩 体温 医院 隔离 防护 消毒 检测 病例 确诊 出行 小区 社区 防控 安全", "emoji:1f637"),
     "娱乐": ("电影 演员 导演 剧情 追剧 热播 粉丝 主演 口碑 官宣 上映 片段 好看 演技", "emoji:1f3ac"),
-    "生活": ("春天 天气 出门 周末 公园 拍照 心情 阳光 阳台 散步 晚上 早上 舒服",
-           "emoji:1f338 tuxpaint:plants/flowers/rose.png"),
+    "生活": (
+        "春天 天气 出门 周末 公园 拍照 心情 阳光 阳台 散步 晚上 早上 舒服",
+        "emoji:1f338 tuxpaint:plants/flowers/rose.png",
+    ),
 }
 # (hashtag, domain, the topic's own words): the only words that tell a topic from its domain's others
 TOPICS = (
@@ -77,14 +84,29 @@ TOPICS = (
 # Popularity 1/√rank, the ranks a fixed shuffle (7 · index mod 31) so that every domain has popular and rare topics.
 WEIGHTS = tuple(1 / math.sqrt(1 + 7 * index % len(TOPICS)) for index in range(len(TOPICS)))
 TRENDING = ("周末愉快", "今日热搜", "每日打卡")  # tags users attach whatever they write about
-CHATTER = ("今天 真的 感觉 大家 一起 还是 已经 非常 我们 就是 有点 终于 明天 朋友 哈哈哈 其实 不过 好像 希望 "
-           "太难了 真香 绝了 冲鸭 期待 开心 无语 羡慕 安排 支持 求推荐").split()  # common to every topic
+CHATTER = (
+    "今天 真的 感觉 大家 一起 还是 已经 非常 我们 就是 有点 终于 明天 朋友 哈哈哈 其实 不过 好像 希望 "
+    "太难了 真香 绝了 冲鸭 期待 开心 无语 羡慕 安排 支持 求推荐"
+).split()  # common to every topic
 EMOTICONS = ("[哈哈]", "[赞]", "[泪]", "[doge]", "[心]")
 NAMES = ("小鹿同学", "阿花爱吃饭", "晴天娃娃", "老王在路上", "momo_酱", "橘子汽水")
 HASHTAG_FORMS = ("#{}#", "#{}#", "#{}#", "＃{}＃", "# {} #")  # the plain form three times as often
 MALFORMED = ("bad_json", "no_text", "bad_encoding", "no_id", "oversize")  # one of each per 200 posts
-RATES = dict(short=0.2, rare_form=0.15, off_topic=0.1, second_topic=0.12, same_domain=0.5, trending=0.12,
-             repost=0.12, pictures=0.25, mention=0.15, url=0.1, emoticon=0.2, bracket=0.15, duplicate=0.02)
+RATES = dict(
+    short=0.2,
+    rare_form=0.15,
+    off_topic=0.1,
+    second_topic=0.12,
+    same_domain=0.5,
+    trending=0.12,
+    repost=0.12,
+    pictures=0.25,
+    mention=0.15,
+    url=0.1,
+    emoticon=0.2,
+    bracket=0.15,
+    duplicate=0.02,
+)
 FIRST_MID = 4480000000000000
 START = datetime(2020, 3, 18, tzinfo=timezone(timedelta(hours=8)))
 
@@ -103,8 +125,10 @@ def sample_lines(posts, seed=0):
         raise ValueError(f"posts must be at least 1, got {posts}")
     rng = random.Random(seed)
     records = [_record(rng, index) for index in range(posts)]
-    repeats = [dict(record, reposts_count=record["reposts_count"] + 1)
-               for record in rng.sample(records, round(posts * RATES["duplicate"]))]
+    repeats = [
+        dict(record, reposts_count=record["reposts_count"] + 1)
+        for record in rng.sample(records, round(posts * RATES["duplicate"]))
+    ]
     lines = [_json_line(record) for record in records + repeats]
     per_kind = max(1, posts // 200)
     malformed = [_malformed_line(rng, kind, posts + index) for index, kind in enumerate(MALFORMED * per_kind)]
@@ -148,18 +172,25 @@ def _record(rng, index):
     if rng.random() < RATES["pictures"]:
         refs = DOMAINS[TOPICS[topic][1]][1].split()
         chosen = rng.sample(refs, rng.randint(1, len(refs)))
-        record["pics"] = chosen if rng.random() < 0.5 else [{"pid": f"gen{index}p{n}", "url": ref}
-                                                            for n, ref in enumerate(chosen)]
-    record.update(reposts_count=rng.randrange(100), comments_count=rng.randrange(100),
-                  attitudes_count=rng.randrange(1000))
+        record["pics"] = (
+            chosen if rng.random() < 0.5 else [{"pid": f"gen{index}p{n}", "url": ref} for n, ref in enumerate(chosen)]
+        )
+    record.update(
+        reposts_count=rng.randrange(100), comments_count=rng.randrange(100), attitudes_count=rng.randrange(1000)
+    )
     return record
 
 
 def _second_topic(rng, topic):
     """Another topic, of the same domain with probability ``RATES["same_domain"]``."""
     same = rng.random() < RATES["same_domain"]
-    return rng.choice([other for other, (_, domain, _) in enumerate(TOPICS)
-                       if other != topic and (domain == TOPICS[topic][1]) == same])
+    return rng.choice(
+        [
+            other
+            for other, (_, domain, _) in enumerate(TOPICS)
+            if other != topic and (domain == TOPICS[topic][1]) == same
+        ]
+    )
 
 
 def _words(rng, topic, short=False):
@@ -179,7 +210,7 @@ def _surface(rng, word):
 def _sentence(rng, words, chatter):
     words = list(words) + rng.sample(CHATTER, chatter)
     rng.shuffle(words)
-    clauses = ["".join(words[start:start + 3]) for start in range(0, len(words), 3)]
+    clauses = ["".join(words[start : start + 3]) for start in range(0, len(words), 3)]
     return "，".join(clauses) + rng.choice("。！～")
 
 
@@ -224,8 +255,13 @@ def _json_line(record, encoding="utf-8"):
 
 def _malformed_line(rng, kind, index):
     """A line the ingestion must set aside for ``kind`` (one of :data:`MALFORMED`)."""
-    record = {"generated": True, **_id_fields(rng, index), "user_id": _user_id(rng), "created_at": _time(rng),
-              "text": _text(rng, _sentence(rng, _words(rng, 0), chatter=2), [TOPICS[0][0]])}
+    record = {
+        "generated": True,
+        **_id_fields(rng, index),
+        "user_id": _user_id(rng),
+        "created_at": _time(rng),
+        "text": _text(rng, _sentence(rng, _words(rng, 0), chatter=2), [TOPICS[0][0]]),
+    }
     if kind == "bad_json":
         return json.dumps(record, ensure_ascii=False)[:-9].encode("utf-8")  # cut short
     if kind == "no_text":

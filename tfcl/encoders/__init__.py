@@ -1,4 +1,5 @@
 """Encoders f: images -> representation vectors."""
+
 from tfcl.encoders.pictures import PictureEncoder, decode_picture
 from tfcl.encoders.resnet import PRESETS, image_encoder, small_resnet
 

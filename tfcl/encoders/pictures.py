@@ -4,6 +4,7 @@ Decoding is part of the model, so an exported SavedModel takes the bytes of a pi
 decodes them exactly as the training pipeline did (:func:`decode_picture`, also used by
 :func:`tfcl.data.images.decode_over_white`).
 """
+
 import keras
 import tensorflow as tf
 
@@ -21,7 +22,8 @@ def decode_picture(encoded, image_size):
         rgba = tf.cond(
             is_png,
             lambda: tf.io.decode_png(encoded, channels=4),
-            lambda: tf.pad(tf.io.decode_jpeg(encoded, channels=3), [[0, 0], [0, 0], [0, 1]], constant_values=255))
+            lambda: tf.pad(tf.io.decode_jpeg(encoded, channels=3), [[0, 0], [0, 0], [0, 1]], constant_values=255),
+        )
     rgba = tf.image.convert_image_dtype(rgba, tf.float32)
     alpha = rgba[..., 3:]
     premultiplied = tf.concat([rgba[..., :3] * alpha, alpha], axis=-1)
@@ -62,8 +64,11 @@ class PictureEncoder(keras.Model):
 
     def decode(self, pictures):
         """uint8 ``[batch, image_size, image_size, 3]`` of a ``[batch]`` string tensor of encoded pictures."""
-        return tf.map_fn(lambda encoded: decode_picture(encoded, self.image_size), pictures,
-                         fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.uint8))
+        return tf.map_fn(
+            lambda encoded: decode_picture(encoded, self.image_size),
+            pictures,
+            fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.uint8),
+        )
 
     def call(self, pictures, training=False):
         images = self.decode(pictures) if pictures.dtype == tf.string else pictures
@@ -75,8 +80,11 @@ class PictureEncoder(keras.Model):
         return (input_shape[0], self.output_dim)
 
     def get_config(self):
-        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "image_size": self.image_size}
+        return {
+            **super().get_config(),
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "image_size": self.image_size,
+        }
 
     @classmethod
     def from_config(cls, config):

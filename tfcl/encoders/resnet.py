@@ -4,15 +4,24 @@ keras-hub's ``ResNetBackbone`` always downsamples 4x in its stem (stride-2 conv 
 for 28-px images, and its batch norm cannot be synchronised across replicas; so the small-image ResNet is built
 here from Keras layers, and ``keras_hub`` backbones are available through :func:`image_encoder` for presets.
 """
+
 import keras
 
 PRESETS = {
     # He et al. 2016 ResNet-18 widths/depths with the CIFAR stem.
-    "resnet18": {"stem_filters": 64, "stage_filters": (64, 128, 256, 512), "stage_blocks": (2, 2, 2, 2),
-                 "stage_strides": (1, 2, 2, 2)},
+    "resnet18": {
+        "stem_filters": 64,
+        "stage_filters": (64, 128, 256, 512),
+        "stage_blocks": (2, 2, 2, 2),
+        "stage_strides": (1, 2, 2, 2),
+    },
     # Narrow and shallow, halving the size in every stage (28 px → 14, 7, 4): trains at useful speed on 2 CPU cores.
-    "resnet_cpu": {"stem_filters": 16, "stage_filters": (32, 64, 128), "stage_blocks": (1, 1, 1),
-                   "stage_strides": (2, 2, 2)},
+    "resnet_cpu": {
+        "stem_filters": 16,
+        "stage_filters": (32, 64, 128),
+        "stage_blocks": (1, 1, 1),
+        "stage_strides": (2, 2, 2),
+    },
 }
 
 
@@ -34,8 +43,15 @@ def _basic_block(x, filters, stride, synchronized, name):
     return keras.layers.ReLU(name=f"{name}_out")(x)
 
 
-def small_resnet(stem_filters=64, stage_filters=(64, 128, 256, 512), stage_blocks=(2, 2, 2, 2),
-                 stage_strides=(1, 2, 2, 2), channels=3, synchronized_bn=False, name="resnet"):
+def small_resnet(
+    stem_filters=64,
+    stage_filters=(64, 128, 256, 512),
+    stage_blocks=(2, 2, 2, 2),
+    stage_strides=(1, 2, 2, 2),
+    channels=3,
+    synchronized_bn=False,
+    name="resnet",
+):
     """A ResNet with a 3x3 stride-1 stem and no max-pool; returns a functional model images -> pooled features.
 
     Input: float images in [0, 1] of any size, ``channels`` channels. Stage ``i`` starts with stride

@@ -3,6 +3,7 @@
 Plain arrays in, plain dicts out (as :mod:`tfcl.eval.retrieval`, whose tie rule is used: a candidate scored equal
 to the best correct one counts as ranked before it, so a constant model ranks last).
 """
+
 import numpy as np
 
 from tfcl.eval.retrieval import topic_ranks

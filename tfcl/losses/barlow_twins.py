@@ -1,4 +1,5 @@
 """Barlow Twins: redundancy reduction on the cross-correlation of standardised embeddings."""
+
 import tensorflow as tf
 
 from tfcl import distributed

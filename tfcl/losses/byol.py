@@ -1,4 +1,5 @@
 """Negative cosine similarity: the regression loss of BYOL (2 − 2cos) and SimSiam (−cos)."""
+
 import tensorflow as tf
 
 

@@ -1,4 +1,5 @@
 """CLIP's loss: symmetric InfoNCE between image and text embeddings with a learnable logit scale."""
+
 import tensorflow as tf
 
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce

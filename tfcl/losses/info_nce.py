@@ -1,4 +1,5 @@
 """InfoNCE: one anchor, one positive among candidates; the mechanism behind every negative-based method."""
+
 import tensorflow as tf
 
 _MASKED = -1e9

@@ -1,4 +1,5 @@
 """MoCo's InfoNCE: positives from a momentum encoder, negatives from a queue of past keys."""
+
 import tensorflow as tf
 
 from tfcl.losses.info_nce import info_nce

@@ -1,4 +1,5 @@
 """NT-Xent (SimCLR): 2N views, each anchor's positive is its pair, negatives are all other views."""
+
 import tensorflow as tf
 
 from tfcl import distributed

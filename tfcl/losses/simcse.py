@@ -1,4 +1,5 @@
 """SimCSE loss (Gao et al. 2021): in-batch InfoNCE from each sentence to its positive, plus optional hard negatives."""
+
 import tensorflow as tf
 
 from tfcl import distributed

@@ -1,4 +1,5 @@
 """SwAV: equipartitioned cluster codes (Sinkhorn–Knopp) and the swapped-prediction loss."""
+
 import tensorflow as tf
 
 from tfcl import distributed
@@ -34,7 +35,8 @@ def swapped_prediction(scores, codes, temperature=0.1):
     log_probabilities = [tf.nn.log_softmax(tf.cast(s, tf.float32) / temperature, axis=-1) for s in scores]
     per_assignment = []
     for s, q in enumerate(codes):
-        cross_entropies = [-tf.reduce_mean(tf.reduce_sum(q * log_p, axis=-1))
-                           for t, log_p in enumerate(log_probabilities) if t != s]
+        cross_entropies = [
+            -tf.reduce_mean(tf.reduce_sum(q * log_p, axis=-1)) for t, log_p in enumerate(log_probabilities) if t != s
+        ]
         per_assignment.append(tf.add_n(cross_entropies) / len(cross_entropies))
     return tf.add_n(per_assignment) / len(per_assignment)

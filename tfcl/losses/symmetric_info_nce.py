@@ -1,4 +1,5 @@
 """Symmetric InfoNCE (CLIP, CD-TOM): ½[CE(a→b) + CE(b→a)] over paired embeddings of two kinds of input."""
+
 import tensorflow as tf
 
 from tfcl import distributed

@@ -1,4 +1,5 @@
 """WenLan / BriVL's loss: MoCo across modalities, one queue of keys per modality."""
+
 from tfcl.losses.moco import moco_info_nce
 
 

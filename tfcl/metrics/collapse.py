@@ -2,6 +2,7 @@
 
 All take raw embeddings and L2-normalise them first, so they can be fed projector outputs directly.
 """
+
 import tensorflow as tf
 
 

@@ -1,4 +1,5 @@
 """Barlow Twins: make the cross-correlation of the two views' embeddings the identity."""
+
 import keras
 import tensorflow as tf
 

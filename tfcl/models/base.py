@@ -1,4 +1,5 @@
 """Base classes: every method is views → encoder → projector (→ predictor) → loss."""
+
 import keras
 import tensorflow as tf
 

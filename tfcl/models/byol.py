@@ -1,4 +1,5 @@
 """BYOL: online encoder → projector → predictor regresses the momentum target's projection of the other view."""
+
 import keras
 import tensorflow as tf
 

@@ -1,4 +1,5 @@
 """CD-TOM (Weibo's Contrastive Document–TOpic Model): a post's text and its #话题# hashtag as a positive pair."""
+
 import keras
 import tensorflow as tf
 

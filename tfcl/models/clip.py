@@ -1,4 +1,5 @@
 """CLIP: image and text towers, symmetric in-batch InfoNCE across modalities, a learnable logit scale."""
+
 import math
 
 import keras
@@ -18,14 +19,19 @@ class CLIP(ImageTextModel):
     ``pair_ids`` in a batch mark pairs that share a post (or a class): they are no negatives for each other.
     """
 
-    def __init__(self, encoder, projector, text_encoder, text_projector, logit_scale=1 / 0.07, max_logit_scale=100.0,
-                 **kwargs):
+    def __init__(
+        self, encoder, projector, text_encoder, text_projector, logit_scale=1 / 0.07, max_logit_scale=100.0, **kwargs
+    ):
         super().__init__(encoder, projector, text_encoder, text_projector, **kwargs)
         self.logit_scale = logit_scale
         self.max_logit_scale = max_logit_scale
         self.log_logit_scale = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(math.log(logit_scale)), dtype="float32",
-            autocast=False, name="log_logit_scale")
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(logit_scale)),
+            dtype="float32",
+            autocast=False,
+            name="log_logit_scale",
+        )
 
     def current_logit_scale(self):
         return tf.exp(tf.minimum(self.log_logit_scale, math.log(self.max_logit_scale)))

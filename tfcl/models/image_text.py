@@ -1,4 +1,5 @@
 """Two towers, image and text, projected into one space: the base of CLIP and WenLan."""
+
 import keras
 import tensorflow as tf
 

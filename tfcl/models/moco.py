@@ -1,4 +1,5 @@
 """MoCo v2: queries from the online network, keys from the momentum target, negatives from a queue of keys."""
+
 import keras
 import tensorflow as tf
 
@@ -14,14 +15,15 @@ def unit_rows(shape, dtype=None):
 
 def add_queue(model, size, dim, name="queue"):
     """A FIFO queue of ``size`` keys of width ``dim``: a non-trainable float32 variable of ``model``."""
-    return model.add_weight(shape=(size, dim), initializer=unit_rows, trainable=False, dtype="float32",
-                            autocast=False, name=name)
+    return model.add_weight(
+        shape=(size, dim), initializer=unit_rows, trainable=False, dtype="float32", autocast=False, name=name
+    )
 
 
 def enqueue(queue, keys):
     """Put the keys of the global batch (gathered across replicas) at the front of ``queue``; the oldest drop out."""
     newest_first = tf.concat([distributed.gather(keys), queue], axis=0)
-    queue.assign(newest_first[:queue.shape[0]])
+    queue.assign(newest_first[: queue.shape[0]])
 
 
 @keras.saving.register_keras_serializable(package="tfcl")
@@ -35,8 +37,9 @@ class MoCo(MomentumContrastiveModel):
     the target copies that configuration.
     """
 
-    def __init__(self, encoder, projector, temperature=0.2, queue_size=65536, base_momentum=0.99,
-                 total_steps=None, **kwargs):
+    def __init__(
+        self, encoder, projector, temperature=0.2, queue_size=65536, base_momentum=0.99, total_steps=None, **kwargs
+    ):
         super().__init__(encoder, projector, base_momentum=base_momentum, total_steps=total_steps, **kwargs)
         self.temperature = temperature
         self.queue_size = queue_size

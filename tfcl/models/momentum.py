@@ -1,4 +1,5 @@
 """Momentum targets: a copy of encoder + projector that follows the online network by EMA (MoCo, BYOL)."""
+
 import math
 
 import keras

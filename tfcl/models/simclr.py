@@ -1,4 +1,5 @@
 """SimCLR: two augmented views per image, in-batch (global) negatives, NT-Xent."""
+
 import keras
 import tensorflow as tf
 

@@ -1,4 +1,5 @@
 """SimCSE: sentence embeddings from dropout noise (unsupervised) or labelled triples (supervised)."""
+
 import keras
 import tensorflow as tf
 

@@ -1,4 +1,5 @@
 """SimSiam: one shared encoder, a predictor and a stop-gradient on the other branch; no negatives, no momentum."""
+
 import keras
 import tensorflow as tf
 
@@ -33,5 +34,8 @@ class SimSiam(ContrastiveModel):
         return loss, tuple(tf.split(z, 2))
 
     def get_config(self):
-        return {**super().get_config(), "predictor": keras.saving.serialize_keras_object(self.predictor),
-                "stop_gradient": self.stop_gradient}
+        return {
+            **super().get_config(),
+            "predictor": keras.saving.serialize_keras_object(self.predictor),
+            "stop_gradient": self.stop_gradient,
+        }

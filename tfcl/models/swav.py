@@ -1,4 +1,5 @@
 """SwAV: predict the cluster codes of one crop from the other crops, codes equipartitioned by Sinkhorn–Knopp."""
+
 import itertools
 
 import keras
@@ -34,8 +35,18 @@ class SwAV(ContrastiveModel):
         the batch in Sinkhorn–Knopp once the queue is full (for small batches); divisible by the replica count.
     """
 
-    def __init__(self, encoder, projector, num_prototypes=3000, temperature=0.1, epsilon=0.05,
-                 sinkhorn_iterations=3, freeze_prototypes_steps=0, queue_size=0, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        projector,
+        num_prototypes=3000,
+        temperature=0.1,
+        epsilon=0.05,
+        sinkhorn_iterations=3,
+        freeze_prototypes_steps=0,
+        queue_size=0,
+        **kwargs,
+    ):
         super().__init__(encoder, projector, **kwargs)
         self.num_prototypes = num_prototypes
         self.temperature = temperature
@@ -47,11 +58,22 @@ class SwAV(ContrastiveModel):
     def build(self, input_shape):
         super().build(input_shape)
         dim = self.projection_shape(input_shape)[-1]
-        self.prototypes = self.add_weight(shape=(dim, self.num_prototypes), initializer=_unit_columns,
-                                          dtype="float32", autocast=False, name="prototypes")
+        self.prototypes = self.add_weight(
+            shape=(dim, self.num_prototypes),
+            initializer=_unit_columns,
+            dtype="float32",
+            autocast=False,
+            name="prototypes",
+        )
         if self.queue_size:
-            self.queue = self.add_weight(shape=(ASSIGNMENT_CROPS, self.queue_size, dim), initializer="zeros",
-                                         trainable=False, dtype="float32", autocast=False, name="queue")
+            self.queue = self.add_weight(
+                shape=(ASSIGNMENT_CROPS, self.queue_size, dim),
+                initializer="zeros",
+                trainable=False,
+                dtype="float32",
+                autocast=False,
+                name="queue",
+            )
 
     def embed_crops(self, crops, training=False):
         """L2-normalised projections of each crop, the encoder applied per group of same-size crops."""
@@ -71,7 +93,7 @@ class SwAV(ContrastiveModel):
         codes = [self._codes(scores[crop], crop, prototypes) for crop in range(ASSIGNMENT_CROPS)]
         if training and self.queue_size:
             newest = tf.stop_gradient(tf.stack([distributed.gather(z[crop]) for crop in range(ASSIGNMENT_CROPS)]))
-            self.queue.assign(tf.concat([newest, self.queue], axis=1)[:, :self.queue_size])
+            self.queue.assign(tf.concat([newest, self.queue], axis=1)[:, : self.queue_size])
         return swapped_prediction(scores, codes, self.temperature), (z[0], z[1])
 
     def _codes(self, scores, crop, prototypes):
@@ -88,7 +110,7 @@ class SwAV(ContrastiveModel):
         alone = sinkhorn(scores, self.epsilon, self.sinkhorn_iterations)
         # both are computed (cheap next to the encoder): static shapes, and no all-reduce inside control flow
         full = tf.reduce_any(queue[-1] != 0)  # the oldest slot is filled
-        return tf.where(full, with_queue[-tf.shape(scores)[0]:], alone)
+        return tf.where(full, with_queue[-tf.shape(scores)[0] :], alone)
 
     def after_optimizer_step(self):
         super().after_optimizer_step()

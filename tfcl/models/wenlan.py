@@ -1,4 +1,5 @@
 """WenLan / BriVL: CLIP's two towers with MoCo's momentum targets and queues, one queue per modality."""
+
 import keras
 import tensorflow as tf
 
@@ -11,8 +12,9 @@ from tfcl.text import TextEncoder
 
 def _target_text_tower(tower):
     """A momentum copy of a :class:`TextEncoder`: its own BERT weights, the online tower's tokenizer (no weights)."""
-    return TextEncoder(tower.preprocessor, _target_copy(tower.backbone), pooling=tower.pooling,
-                       name=f"target_{tower.name}")
+    return TextEncoder(
+        tower.preprocessor, _target_copy(tower.backbone), pooling=tower.pooling, name=f"target_{tower.name}"
+    )
 
 
 @keras.saving.register_keras_serializable(package="tfcl")
@@ -26,10 +28,27 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
     in a batch are accepted and not used: the other keys of the batch are no candidates here (as in MoCo).
     """
 
-    def __init__(self, encoder, projector, text_encoder, text_projector, temperature=0.07, queue_size=9600,
-                 base_momentum=0.99, total_steps=None, **kwargs):
-        super().__init__(encoder, projector, text_encoder, text_projector, base_momentum=base_momentum,
-                         total_steps=total_steps, **kwargs)
+    def __init__(
+        self,
+        encoder,
+        projector,
+        text_encoder,
+        text_projector,
+        temperature=0.07,
+        queue_size=9600,
+        base_momentum=0.99,
+        total_steps=None,
+        **kwargs,
+    ):
+        super().__init__(
+            encoder,
+            projector,
+            text_encoder,
+            text_projector,
+            base_momentum=base_momentum,
+            total_steps=total_steps,
+            **kwargs,
+        )
         self.temperature = temperature
         self.queue_size = queue_size
         self.target_text_encoder = _target_text_tower(text_encoder)
@@ -46,8 +65,10 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
         self.text_queue = add_queue(self, self.queue_size, dim, "text_queue")
 
     def _online_target_pairs(self):
-        text_pairs = zip(self.text_encoder.weights + self.text_projector.weights,
-                         self.target_text_encoder.weights + self.target_text_projector.weights)
+        text_pairs = zip(
+            self.text_encoder.weights + self.text_projector.weights,
+            self.target_text_encoder.weights + self.target_text_projector.weights,
+        )
         return [*super()._online_target_pairs(), *text_pairs]
 
     def target_embed_texts(self, texts, training=False):
@@ -60,8 +81,9 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
         z_texts = tf.cast(self.embed_texts(texts, training=training), tf.float32)
         image_keys = tf.math.l2_normalize(tf.cast(self.target_project(images, training=training), tf.float32), -1)
         text_keys = tf.cast(self.target_embed_texts(texts, training=training), tf.float32)
-        loss = wenlan_loss(z_images, z_texts, image_keys, text_keys, self.image_queue, self.text_queue,
-                           self.temperature)
+        loss = wenlan_loss(
+            z_images, z_texts, image_keys, text_keys, self.image_queue, self.text_queue, self.temperature
+        )
         if training:
             enqueue(self.image_queue, image_keys)
             enqueue(self.text_queue, text_keys)

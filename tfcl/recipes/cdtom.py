@@ -11,6 +11,7 @@ pairs (nor its document for their topics) when they meet in a batch. Posts with 
 ``max_topics_per_post`` vocabulary topics are left out as tag spam (on the real 2020-03-18 day, a few hundred posts
 stuff 10 to 65 hashtags), as are posts whose document is empty.
 """
+
 import json
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def post_pairs(files, topics, max_topics_per_post=MAX_TOPICS_PER_POST):
     """
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(topics, tf.string), tf.range(len(topics), dtype=tf.int32)),
-        default_value=-1)
+        default_value=-1,
+    )
     spec = {name: weibo.feature_spec()[name] for name in ("document", "topics")}
 
     def ids_of(record):
@@ -60,8 +62,7 @@ def post_pairs(files, topics, max_topics_per_post=MAX_TOPICS_PER_POST):
         return tf.data.Dataset.from_tensor_slices((tf.fill([n], document), tf.gather(topics, ids), topic_ids))
 
     files = sorted(str(file) for file in files)
-    return (tf.data.TFRecordDataset(files, compression_type="GZIP")
-            .map(ids_of).filter(keep).flat_map(pairs))
+    return tf.data.TFRecordDataset(files, compression_type="GZIP").map(ids_of).filter(keep).flat_map(pairs)
 
 
 def pair_batches(pairs, model, batch_size, shuffle_seed=None):
@@ -76,14 +77,29 @@ def pair_batches(pairs, model, batch_size, shuffle_seed=None):
     def tokenize(documents, topics, topic_ids):
         return model.encoder.tokenize(documents), model.topic_tower.tokenize(topics), topic_ids
 
-    return (pairs.batch(batch_size, drop_remainder=True)
-            .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        pairs.batch(batch_size, drop_remainder=True)
+        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
-def build_cdtom(vocabulary, *, shared_towers=False, document_length=64, topic_length=16, num_layers=2, num_heads=2,
-                hidden_dim=128, intermediate_dim=512, dropout=0.1, projector_hidden=(), projection_dim=128,
-                temperature=0.1, seed=0):
+def build_cdtom(
+    vocabulary,
+    *,
+    shared_towers=False,
+    document_length=64,
+    topic_length=16,
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=128,
+    intermediate_dim=512,
+    dropout=0.1,
+    projector_hidden=(),
+    projection_dim=128,
+    temperature=0.1,
+    seed=0,
+):
     """A built, uncompiled :class:`CDTOM`: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``).
 
     ``shared_towers``: one tower and one projection head (topics are then tokenised to ``document_length``);
@@ -96,8 +112,15 @@ def build_cdtom(vocabulary, *, shared_towers=False, document_length=64, topic_le
 
     def tower(sequence_length):
         return TextEncoder.from_vocabulary(
-            vocabulary, sequence_length=sequence_length, num_layers=num_layers, num_heads=num_heads,
-            hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, dropout=dropout, pooling="mean")
+            vocabulary,
+            sequence_length=sequence_length,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            pooling="mean",
+        )
 
     def head(name):
         return MLPHead(projector_hidden, projection_dim, batch_norm=False, name=name)
@@ -105,16 +128,38 @@ def build_cdtom(vocabulary, *, shared_towers=False, document_length=64, topic_le
     if shared_towers:
         model = CDTOM(tower(document_length), head("projector"), temperature=temperature)
     else:
-        model = CDTOM(tower(document_length), head("document_projector"), tower(topic_length),
-                      head("topic_projector"), temperature=temperature)
+        model = CDTOM(
+            tower(document_length),
+            head("document_projector"),
+            tower(topic_length),
+            head("topic_projector"),
+            temperature=temperature,
+        )
     model.build((None,))  # a batch of strings
     return model
 
 
-def train_cdtom(train_files, eval_files, topic_vocabulary_file, out_dir, *, strategy=None, epochs=10, batch_size=64,
-                steps_per_epoch=None, learning_rate=5e-4, weight_decay=0.01, patience=1, vocabulary="learned",
-                vocabulary_size=8000, max_topics_per_post=MAX_TOPICS_PER_POST, seed=0, verbose=1, callbacks=(),
-                **model_options):
+def train_cdtom(
+    train_files,
+    eval_files,
+    topic_vocabulary_file,
+    out_dir,
+    *,
+    strategy=None,
+    epochs=10,
+    batch_size=64,
+    steps_per_epoch=None,
+    learning_rate=5e-4,
+    weight_decay=0.01,
+    patience=1,
+    vocabulary="learned",
+    vocabulary_size=8000,
+    max_topics_per_post=MAX_TOPICS_PER_POST,
+    seed=0,
+    verbose=1,
+    callbacks=(),
+    **model_options,
+):
     """Train CD-TOM on ingested TFRecords; returns ``(model, history)``.
 
     Args:
@@ -155,20 +200,29 @@ def train_cdtom(train_files, eval_files, topic_vocabulary_file, out_dir, *, stra
         keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
         CollapseGuard(model.projector.output_dim),
-        *([] if validation is None or patience is None else
-          [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]),
+        *(
+            []
+            if validation is None or patience is None
+            else [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+        ),
         *callbacks,
     ]
-    history = model.fit(pair_batches(train_pairs, model, batch_size, shuffle_seed=seed), epochs=epochs,
-                        steps_per_epoch=steps_per_epoch, validation_data=validation, callbacks=callbacks,
-                        verbose=verbose)
+    history = model.fit(
+        pair_batches(train_pairs, model, batch_size, shuffle_seed=seed),
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     model.save(out_dir / "model.keras")
     (out_dir / "history.json").write_text(json.dumps(history.history, indent=1, default=float))
     return model, history
 
 
-def export_cdtom(model, train_posts, topics, path, topic_index=TOPIC_INDEX, k=10,
-                 max_topics_per_post=MAX_TOPICS_PER_POST):
+def export_cdtom(
+    model, train_posts, topics, path, topic_index=TOPIC_INDEX, k=10, max_topics_per_post=MAX_TOPICS_PER_POST
+):
     """Write the Weibo SavedModel of a trained CD-TOM (:func:`tfcl.apps.export_weibo_model`); returns ``path``.
 
     The similar-post index holds the ``train_posts`` (:class:`tfcl.data.weibo.WeiboPost`) with a document; the
@@ -176,7 +230,14 @@ def export_cdtom(model, train_posts, topics, path, topic_index=TOPIC_INDEX, k=10
     """
     index = [post for post in train_posts if post.document]
     known = set(topics)
-    trained_on = [post.topics if len(known.intersection(post.topics)) <= max_topics_per_post else ()
-                  for post in index]
-    return export_weibo_model(model, topics, [post.id for post in index], [post.document for post in index], path,
-                              k=k, topic_index=topic_index, post_topics=trained_on)
+    trained_on = [post.topics if len(known.intersection(post.topics)) <= max_topics_per_post else () for post in index]
+    return export_weibo_model(
+        model,
+        topics,
+        [post.id for post in index],
+        [post.document for post in index],
+        path,
+        k=k,
+        topic_index=topic_index,
+        post_topics=trained_on,
+    )

@@ -5,6 +5,7 @@ Pairs are those of :func:`tfcl.data.images.picture_text_pairs` (emoji with their
 with their captions) or any dict with the same ``image`` / ``text`` columns. Pictures are decoded once, before
 training (uint8 arrays); an exported model takes the encoded bytes and decodes them the same way.
 """
+
 import json
 from pathlib import Path
 
@@ -23,10 +24,25 @@ from tfcl.training import cosine_adamw, fit_and_save
 METHODS = ("clip", "wenlan")
 
 
-def build_image_text_model(method, vocabulary, *, image_size=64, image_encoder="resnet_cpu", text_length=32,
-                           num_layers=2, num_heads=2, hidden_dim=128, intermediate_dim=512, dropout=0.1,
-                           projection_dim=128, temperature=0.07, queue_size=4096, base_momentum=0.99,
-                           synchronized_bn=False, seed=0):
+def build_image_text_model(
+    method,
+    vocabulary,
+    *,
+    image_size=64,
+    image_encoder="resnet_cpu",
+    text_length=32,
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=128,
+    intermediate_dim=512,
+    dropout=0.1,
+    projection_dim=128,
+    temperature=0.07,
+    queue_size=4096,
+    base_momentum=0.99,
+    synchronized_bn=False,
+    seed=0,
+):
     """A built, uncompiled :class:`CLIP` or :class:`WenLan`: a :class:`PictureEncoder` (``image_encoder``: a small
     ResNet preset or a keras-hub preset) and a random-init BERT over ``vocabulary`` (token list or ``vocab.txt``),
     each with a linear projection to ``projection_dim`` (as CLIP's). ``temperature``: CLIP's initial 1 / logit
@@ -38,9 +54,16 @@ def build_image_text_model(method, vocabulary, *, image_size=64, image_encoder="
     towers = (
         PictureEncoder.from_preset(image_encoder, image_size, synchronized_bn=synchronized_bn),
         MLPHead((), projection_dim, batch_norm=False, name="image_projector"),
-        TextEncoder.from_vocabulary(vocabulary, sequence_length=text_length, num_layers=num_layers,
-                                    num_heads=num_heads, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim,
-                                    dropout=dropout, name="text_encoder"),
+        TextEncoder.from_vocabulary(
+            vocabulary,
+            sequence_length=text_length,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            name="text_encoder",
+        ),
         MLPHead((), projection_dim, batch_norm=False, name="text_projector"),
     )
     if method == "clip":
@@ -70,15 +93,21 @@ def pair_batches(images, texts, model, batch_size, pair_ids=None, shuffle_seed=N
     def tokenize(images, texts, *ids):
         return (images, model.text_encoder.tokenize(texts), *ids)
 
-    return (dataset.batch(batch_size, drop_remainder=True)
-            .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        dataset.batch(batch_size, drop_remainder=True)
+        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def embed_in_batches(embed, inputs, batch_size=256):
     """``embed`` (a batch → L2-normalised ``[n, d]``) over ``inputs`` (array or list of strings), as float32."""
-    return np.concatenate([np.asarray(embed(tf.constant(inputs[start:start + batch_size])))
-                           for start in range(0, len(inputs), batch_size)])
+    return np.concatenate(
+        [
+            np.asarray(embed(tf.constant(inputs[start : start + batch_size])))
+            for start in range(0, len(inputs), batch_size)
+        ]
+    )
 
 
 def read_pictures(paths):
@@ -102,8 +131,20 @@ def evaluate_image_text(model, pairs, batch_size=256):
     return metrics
 
 
-def fit_pairs(build, batches, out_dir, *, strategy=None, epochs, steps_per_epoch, learning_rate, weight_decay,
-              time_budget=None, budget_clock="wall", verbose=1):
+def fit_pairs(
+    build,
+    batches,
+    out_dir,
+    *,
+    strategy=None,
+    epochs,
+    steps_per_epoch,
+    learning_rate,
+    weight_decay,
+    time_budget=None,
+    budget_clock="wall",
+    verbose=1,
+):
     """Build (``build(synchronized_bn)``, under ``strategy``'s scope), compile and fit an image–text model on
     ``batches(model)``; returns ``(model, history)``. AdamW with warm-up and cosine decay over
     ``epochs × steps_per_epoch``, or, with ``time_budget`` (seconds on ``budget_clock``, see
@@ -113,18 +154,44 @@ def fit_pairs(build, batches, out_dir, *, strategy=None, epochs, steps_per_epoch
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build(strategy.num_replicas_in_sync > 1)
-        optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay) if time_budget
-                     else cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay))
+        optimizer = (
+            keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+            if time_budget
+            else cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay)
+        )
         model.compile(optimizer=optimizer)
-    history = fit_and_save(model, batches(model), out_dir=out_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                           embedding_dim=model.projector.output_dim, time_budget=time_budget,
-                           budget_clock=budget_clock, verbose=verbose)
+    history = fit_and_save(
+        model,
+        batches(model),
+        out_dir=out_dir,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        embedding_dim=model.projector.output_dim,
+        time_budget=time_budget,
+        budget_clock=budget_clock,
+        verbose=verbose,
+    )
     return model, history
 
 
-def train_image_text(method, pairs, vocabulary, out_dir, *, epochs=10, batch_size=64, steps_per_epoch=None,
-                     learning_rate=1e-3, weight_decay=0.05, time_budget=None, budget_clock="wall", strategy=None,
-                     seed=0, verbose=1, **model_options):
+def train_image_text(
+    method,
+    pairs,
+    vocabulary,
+    out_dir,
+    *,
+    epochs=10,
+    batch_size=64,
+    steps_per_epoch=None,
+    learning_rate=1e-3,
+    weight_decay=0.05,
+    time_budget=None,
+    budget_clock="wall",
+    strategy=None,
+    seed=0,
+    verbose=1,
+    **model_options,
+):
     """Train CLIP or WenLan on the pairs not held out (:func:`fit_pairs`); returns ``(model, history)``.
 
     ``out_dir`` also gets ``metrics.json`` (:func:`evaluate_image_text`). ``**model_options`` go to
@@ -133,13 +200,22 @@ def train_image_text(method, pairs, vocabulary, out_dir, *, epochs=10, batch_siz
     train = ~pairs["held_out"]
     texts = pairs["text"][train]
     model, history = fit_pairs(
-        lambda synchronized_bn: build_image_text_model(method, vocabulary, seed=seed, synchronized_bn=synchronized_bn,
-                                                       **model_options),
-        lambda model: pair_batches(pairs["image"][train], texts, model, batch_size, pair_ids_of(texts),
-                                   shuffle_seed=seed),
-        out_dir, strategy=strategy, epochs=epochs, steps_per_epoch=steps_per_epoch or int(train.sum()) // batch_size,
-        learning_rate=learning_rate, weight_decay=weight_decay, time_budget=time_budget, budget_clock=budget_clock,
-        verbose=verbose)
+        lambda synchronized_bn: build_image_text_model(
+            method, vocabulary, seed=seed, synchronized_bn=synchronized_bn, **model_options
+        ),
+        lambda model: pair_batches(
+            pairs["image"][train], texts, model, batch_size, pair_ids_of(texts), shuffle_seed=seed
+        ),
+        out_dir,
+        strategy=strategy,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch or int(train.sum()) // batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        time_budget=time_budget,
+        budget_clock=budget_clock,
+        verbose=verbose,
+    )
     metrics = evaluate_image_text(model, pairs)
     (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return model, history

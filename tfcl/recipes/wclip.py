@@ -13,6 +13,7 @@ reason (:func:`resolve_pictures`); :func:`train_wclip` writes them to ``picture_
 them in ``pictures.json``. Trained models are served by :func:`export_wclip` (博文配图片 / 图片配博文, see
 :mod:`tfcl.apps.pictures`) and scored by :func:`evaluate_wclip`.
 """
+
 import collections
 import functools
 import json
@@ -112,19 +113,35 @@ def post_picture_pairs(posts, picture_root=None):
     posts = list(posts)
     found, set_aside = resolve_pictures(posts, picture_root)
     picture_ids = {}
-    rows = [(path, post_text(posts[index]), posts[index].id,
-             (index, picture_ids.setdefault(path, len(posts) + len(picture_ids)))) for index, _, path in found]
+    rows = [
+        (
+            path,
+            post_text(posts[index]),
+            posts[index].id,
+            (index, picture_ids.setdefault(path, len(posts) + len(picture_ids))),
+        )
+        for index, _, path in found
+    ]
     paths, texts, post_ids, pair_ids = zip(*rows) if rows else ((), (), (), ())
-    return {"picture": np.array(paths, str), "text": np.array(texts, str), "post_id": np.array(post_ids, str),
-            "pair_ids": np.array(pair_ids, np.int32).reshape(-1, 2), "set_aside": set_aside}
+    return {
+        "picture": np.array(paths, str),
+        "text": np.array(texts, str),
+        "post_id": np.array(post_ids, str),
+        "pair_ids": np.array(pair_ids, np.int32).reshape(-1, 2),
+        "set_aside": set_aside,
+    }
 
 
 def pairs_report(pairs, posts):
     """Counts of :func:`post_picture_pairs` over ``posts``: every reference is a pair or set aside."""
     reasons = collections.Counter(letter["reason"] for letter in pairs["set_aside"])
-    return {"posts": len(posts), "references": sum(len(post.pictures) for post in posts),
-            "pairs": len(pairs["text"]), "pictures": len(set(pairs["picture"])),
-            "set_aside": dict(sorted(reasons.items()))}
+    return {
+        "posts": len(posts),
+        "references": sum(len(post.pictures) for post in posts),
+        "pairs": len(pairs["text"]),
+        "pictures": len(set(pairs["picture"])),
+        "set_aside": dict(sorted(reasons.items())),
+    }
 
 
 def build_wclip(vocabulary, negatives="in_batch", **options):
@@ -159,8 +176,11 @@ def pair_retrieval_metrics(embed_pictures, embed_texts, pairs, batch_size=256):
     ``pictures`` and ``texts`` counted.
     ``embed_pictures`` (encoded bytes) and ``embed_texts`` map a string batch to L2-normalised ``[n, d]``."""
     texts, pictures, gold = retrieval_entities(pairs)
-    metrics = retrieval_metrics(embed_in_batches(embed_pictures, read_pictures(pictures), batch_size),
-                                embed_in_batches(embed_texts, list(texts), batch_size), gold)
+    metrics = retrieval_metrics(
+        embed_in_batches(embed_pictures, read_pictures(pictures), batch_size),
+        embed_in_batches(embed_texts, list(texts), batch_size),
+        gold,
+    )
     return {**metrics, "pairs": int(gold.sum()), "pictures": len(pictures), "texts": len(texts)}
 
 
@@ -172,14 +192,31 @@ def chance_metrics(gold, ks=(1, 5, 10)):
         n = answers.shape[1]
         for k in ks:
             cut = min(k, n)
-            metrics[f"{direction}_recall@{k}"] = float(np.mean(
-                [1 - math.comb(n - r, cut) / math.comb(n, cut) for r in answers.sum(axis=1)]))
+            metrics[f"{direction}_recall@{k}"] = float(
+                np.mean([1 - math.comb(n - r, cut) / math.comb(n, cut) for r in answers.sum(axis=1)])
+            )
     return metrics
 
 
-def train_wclip(train_posts, eval_posts, out_dir, *, negatives="in_batch", picture_root=None, strategy=None,
-                epochs=10, batch_size=64, steps_per_epoch=None, learning_rate=1e-3, weight_decay=0.05,
-                vocabulary="learned", vocabulary_size=2000, seed=0, verbose=1, **model_options):
+def train_wclip(
+    train_posts,
+    eval_posts,
+    out_dir,
+    *,
+    negatives="in_batch",
+    picture_root=None,
+    strategy=None,
+    epochs=10,
+    batch_size=64,
+    steps_per_epoch=None,
+    learning_rate=1e-3,
+    weight_decay=0.05,
+    vocabulary="learned",
+    vocabulary_size=2000,
+    seed=0,
+    verbose=1,
+    **model_options,
+):
     """Train W-CLIP on the (post, picture) pairs of ``train_posts``; returns ``(model, history)``.
 
     ``out_dir`` gets :data:`DEAD_LETTERS_FILE` (each picture reference set aside, with its split and reason),
@@ -198,25 +235,36 @@ def train_wclip(train_posts, eval_posts, out_dir, *, negatives="in_batch", pictu
     splits = {"train": list(train_posts), "eval": list(eval_posts)}
     pairs = {split: post_picture_pairs(posts, picture_root) for split, posts in splits.items()}
     with open(out_dir / DEAD_LETTERS_FILE, "w", encoding="utf-8") as file:
-        file.writelines(json.dumps({"split": split, **letter}, ensure_ascii=False) + "\n"
-                        for split in splits for letter in pairs[split]["set_aside"])
+        file.writelines(
+            json.dumps({"split": split, **letter}, ensure_ascii=False) + "\n"
+            for split in splits
+            for letter in pairs[split]["set_aside"]
+        )
     report = {split: pairs_report(pairs[split], posts) for split, posts in splits.items()}
     (out_dir / REPORT_FILE).write_text(json.dumps(report, indent=1))
     train = pairs["train"]
     if not len(train["text"]):
-        raise NoPicturePairs(f"no train post has a usable picture: {report['train']} "
-                             f"(see {out_dir / DEAD_LETTERS_FILE})")
+        raise NoPicturePairs(
+            f"no train post has a usable picture: {report['train']} (see {out_dir / DEAD_LETTERS_FILE})"
+        )
     steps_per_epoch = steps_per_epoch or len(train["text"]) // batch_size
     if steps_per_epoch < 1:
         raise NoPicturePairs(f"{len(train['text'])} train pairs do not fill one batch of {batch_size}")
     if vocabulary == "learned":
         vocabulary = learn_vocabulary([post_text(post) for post in splits["train"]], vocabulary_size)
     model, history = fit_pairs(
-        lambda synchronized_bn: build_wclip(vocabulary, negatives, seed=seed, synchronized_bn=synchronized_bn,
-                                            **model_options),
+        lambda synchronized_bn: build_wclip(
+            vocabulary, negatives, seed=seed, synchronized_bn=synchronized_bn, **model_options
+        ),
         lambda model: wclip_batches(train, model, batch_size, shuffle_seed=seed),
-        out_dir, strategy=strategy, epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
-        weight_decay=weight_decay, verbose=verbose)
+        out_dir,
+        strategy=strategy,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        verbose=verbose,
+    )
     if len(pairs["eval"]["text"]):
         metrics = pair_retrieval_metrics(model.embed_images, model.embed_texts, pairs["eval"])
         (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
@@ -231,8 +279,15 @@ def export_wclip(model, posts, path, picture_root=None, k=10):
     pictures = {ref: file for _, ref, file in resolve_pictures(posts, picture_root)[0]}
     if not pictures:
         raise NoPicturePairs("no post has a usable picture: the picture index would be empty")
-    return export_picture_model(model, list(pictures), read_pictures(pictures.values()), [post.id for post in posts],
-                                [post_text(post) for post in posts], path, k)
+    return export_picture_model(
+        model,
+        list(pictures),
+        read_pictures(pictures.values()),
+        [post.id for post in posts],
+        [post_text(post) for post in posts],
+        path,
+        k,
+    )
 
 
 def evaluate_wclip(saved_model_dir, posts, picture_root=None, batch_size=256):

@@ -2,6 +2,7 @@
 
 Importing this package imports TensorFlow and gRPC; ``import tfcl`` alone does not.
 """
+
 from tfcl.serving.client import ServingClient
 from tfcl.serving.server import ModelServer, ServingError, read_model_config, single_model_config
 

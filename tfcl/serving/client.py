@@ -1,4 +1,5 @@
 """A gRPC client for TF Serving's PredictionService and ModelService: ``tensorflow_model_server`` or ``tfcl serve``."""
+
 import time
 
 import grpc

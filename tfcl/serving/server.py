@@ -5,6 +5,7 @@ with TF Serving's protos and status codes, and its error text where TF Serving's
 watches the base directories: a new version is loaded fully before requests see it, and a version leaving the
 model's version policy is unloaded only after the calls in flight on it have finished.
 """
+
 import contextlib
 import functools
 import logging
@@ -74,8 +75,10 @@ def complete_versions(base_path):
     return {
         int(path.name): path
         for path in base.iterdir()
-        if path.name.isascii() and path.name.isdigit()
-        and (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+        if path.name.isascii()
+        and path.name.isdigit()
+        and (path / "saved_model.pb").is_file()
+        and (path / "variables").is_dir()
     }
 
 
@@ -86,7 +89,7 @@ def select_versions(policy, versions):
         return set(versions)
     if choice == "specific":
         return set(versions) & set(policy.specific.versions)
-    return set(sorted(versions)[-(policy.latest.num_versions or 1):])
+    return set(sorted(versions)[-(policy.latest.num_versions or 1) :])
 
 
 def _servable_not_found(name, version=None):

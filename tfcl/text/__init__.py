@@ -1,4 +1,5 @@
 """Text towers: raw strings → in-graph tokenisation → BERT → pooled embedding (reused by every text method)."""
+
 from tfcl.text.encoder import TextEncoder
 from tfcl.text.tokenizer import WeiboTokenizer, learn_vocabulary, normalize_weibo_text
 

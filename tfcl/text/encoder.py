@@ -1,4 +1,5 @@
 """Text tower: raw strings → WeiboTokenizer → BERT packing → keras-hub ``BertBackbone`` → pooled embedding."""
+
 import keras
 import keras_hub
 import tensorflow as tf
@@ -33,8 +34,9 @@ class TextEncoder(keras.Model):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         vocabulary = preprocessor.tokenizer.vocabulary  # None while a saved model is restored (it is an asset)
         if vocabulary is not None and len(vocabulary) != backbone.vocabulary_size:
-            raise ValueError(f"The tokenizer has {len(vocabulary)} tokens but the backbone embeds "
-                             f"{backbone.vocabulary_size}.")
+            raise ValueError(
+                f"The tokenizer has {len(vocabulary)} tokens but the backbone embeds {backbone.vocabulary_size}."
+            )
         self.preprocessor = preprocessor
         self.backbone = backbone
         self.pooling = pooling
@@ -45,14 +47,30 @@ class TextEncoder(keras.Model):
         self.built = True
 
     @classmethod
-    def from_vocabulary(cls, vocabulary, sequence_length=64, lowercase=True, num_layers=2, num_heads=2,
-                        hidden_dim=128, intermediate_dim=512, dropout=0.1, pooling="mean", **kwargs):
+    def from_vocabulary(
+        cls,
+        vocabulary,
+        sequence_length=64,
+        lowercase=True,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=128,
+        intermediate_dim=512,
+        dropout=0.1,
+        pooling="mean",
+        **kwargs,
+    ):
         """A randomly initialised BERT of the given size over ``vocabulary`` (token list or ``vocab.txt`` path)."""
         tokenizer = WeiboTokenizer(vocabulary, lowercase=lowercase)
         backbone = keras_hub.models.BertBackbone(
-            vocabulary_size=tokenizer.vocabulary_size(), num_layers=num_layers, num_heads=num_heads,
-            hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, dropout=dropout,
-            max_sequence_length=sequence_length)
+            vocabulary_size=tokenizer.vocabulary_size(),
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            max_sequence_length=sequence_length,
+        )
         preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
         return cls(preprocessor, backbone, pooling=pooling, **kwargs)
 
@@ -108,4 +126,3 @@ class TextEncoder(keras.Model):
         for key in ("preprocessor", "backbone"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
-

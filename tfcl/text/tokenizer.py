@@ -15,6 +15,7 @@ as BERT-Chinese does) with a normalisation step in front, all TensorFlow ops, so
 Reserved tokens missing from a vocabulary take over its first ``[unusedN]`` slots, so ids of a pretrained
 vocabulary are unchanged. :func:`learn_vocabulary` learns a vocabulary with the same normalisation and splitting.
 """
+
 import keras
 import keras_hub
 import tensorflow as tf
@@ -54,9 +55,12 @@ def validate_utf8(texts):
     invalid = tf.logical_not(valid)
     check = tf.debugging.Assert(
         tf.reduce_all(valid),
-        ["WeiboTokenizer expects UTF-8 text, but the inputs at positions", tf.where(invalid),
-         "are not valid UTF-8 (decode bytes first, e.g. raw.decode('utf-8', errors='replace')). They start:",
-         tf.strings.substr(tf.boolean_mask(repaired, invalid), 0, 40, unit="UTF8_CHAR")],
+        [
+            "WeiboTokenizer expects UTF-8 text, but the inputs at positions",
+            tf.where(invalid),
+            "are not valid UTF-8 (decode bytes first, e.g. raw.decode('utf-8', errors='replace')). They start:",
+            tf.strings.substr(tf.boolean_mask(repaired, invalid), 0, 40, unit="UTF8_CHAR"),
+        ],
         summarize=3,
     )
     with tf.control_dependencies([check]):
@@ -85,8 +89,13 @@ class WeiboTokenizer(keras_hub.tokenizers.BertTokenizer):
         self._add_special_token(URL_TOKEN, "url_token")
         self._add_special_token(USER_TOKEN, "user_token")
         self._add_special_token(EMOTICON_TOKEN, "emoticon_token")
-        super().__init__(vocabulary=vocabulary, lowercase=lowercase, strip_accents=lowercase,
-                         special_tokens_in_strings=True, **kwargs)
+        super().__init__(
+            vocabulary=vocabulary,
+            lowercase=lowercase,
+            strip_accents=lowercase,
+            special_tokens_in_strings=True,
+            **kwargs,
+        )
 
     def set_vocabulary(self, vocabulary):
         if isinstance(vocabulary, str):
@@ -98,8 +107,12 @@ class WeiboTokenizer(keras_hub.tokenizers.BertTokenizer):
 
     def split_words(self, texts):
         """Normalised text split into the words WordPiece sees (reserved tokens kept whole)."""
-        return pretokenize(normalize_weibo_text(texts), self.lowercase, self.strip_accents,
-                           special_tokens_pattern=get_special_tokens_pattern(self.special_tokens))
+        return pretokenize(
+            normalize_weibo_text(texts),
+            self.lowercase,
+            self.strip_accents,
+            special_tokens_pattern=get_special_tokens_pattern(self.special_tokens),
+        )
 
     @preprocessing_function
     def tokenize(self, inputs):
@@ -118,8 +131,10 @@ def with_reserved_tokens(vocabulary):
     missing = [token for token in WEIBO_TOKENS if token not in vocabulary]
     unused = [i for i, token in enumerate(vocabulary) if token.startswith("[unused")]
     if len(unused) < len(missing):
-        raise ValueError(f"The vocabulary lacks {missing} and has only {len(unused)} [unusedN] slots to hold them; "
-                         f"add the tokens to the vocabulary.")
+        raise ValueError(
+            f"The vocabulary lacks {missing} and has only {len(unused)} [unusedN] slots to hold them; "
+            f"add the tokens to the vocabulary."
+        )
     for slot, token in zip(unused, missing):
         vocabulary[slot] = token
     return vocabulary
@@ -142,6 +157,7 @@ def learn_vocabulary(texts, vocabulary_size, lowercase=True, batch_size=1024):
         return tf.ragged.boolean_mask(split, tf.logical_not(tf.strings.regex_full_match(split, is_reserved)))
 
     dataset = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string)).batch(batch_size).map(words)
-    vocabulary = learner.learn(learner.count_words(dataset), vocabulary_size, reserved,
-                               max_unique_chars=vocabulary_size // 2)
+    vocabulary = learner.learn(
+        learner.count_words(dataset), vocabulary_size, reserved, max_unique_chars=vocabulary_size // 2
+    )
     return vocabulary[:vocabulary_size]
