@@ -1,6 +1,12 @@
 """Projection and prediction heads: one MLP layer; methods choose its widths (see each model's defaults)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="tfcl")
@@ -17,13 +23,13 @@ class MLPHead(keras.layers.Layer):
 
     def __init__(
         self,
-        hidden_units=(512,),
-        output_dim=128,
-        batch_norm=True,
-        output_batch_norm=False,
-        synchronized=False,
+        hidden_units: Sequence[int] = (512,),
+        output_dim: int = 128,
+        batch_norm: bool = True,
+        output_batch_norm: bool = False,
+        synchronized: bool = False,
         **kwargs,
-    ):
+    ) -> None:
         super().__init__(**kwargs)
         self.hidden_units = tuple(hidden_units)
         self.output_dim = output_dim
@@ -40,21 +46,21 @@ class MLPHead(keras.layers.Layer):
         if output_batch_norm:
             self.blocks.append(keras.layers.BatchNormalization(synchronized=synchronized))
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         for block in self.blocks:
             block.build(input_shape)
             input_shape = block.compute_output_shape(input_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         x = inputs
         for block in self.blocks:
             x = block(x, training=training)
         return x
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return (*input_shape[:-1], self.output_dim)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "hidden_units": list(self.hidden_units),

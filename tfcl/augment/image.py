@@ -5,8 +5,14 @@ Every keras-cv layer used here draws its random parameters per sample (``RandomA
 grey (1 channel) or colour (3 channels); colour-only transforms are left out for grey input.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import keras
 import keras_cv
+import numpy as np
 import tensorflow as tf
 
 
@@ -14,35 +20,35 @@ import tensorflow as tf
 class MultiView(keras.layers.Layer):
     """Applies one augmentation pipeline per view and returns the tuple of views."""
 
-    def __init__(self, pipelines, **kwargs):
+    def __init__(self, pipelines: Iterable[keras.layers.Layer], **kwargs) -> None:
         super().__init__(trainable=False, **kwargs)
         self.pipelines = list(pipelines)
 
-    def call(self, images):
+    def call(self, images: tf.Tensor) -> tuple[tf.Tensor, ...]:
         images = tf.convert_to_tensor(images)
         return tuple(pipeline(images) for pipeline in self.pipelines)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pipelines": [keras.saving.serialize_keras_object(p) for p in self.pipelines]}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> MultiView:
         config = dict(config)
         config["pipelines"] = [keras.saving.deserialize_keras_object(p) for p in config["pipelines"]]
         return cls(**config)
 
 
 def view_pipeline(
-    image_size,
-    channels,
-    crop_scale=(0.08, 1.0),
-    jitter_strength=0.5,
-    jitter_probability=0.8,
-    grayscale_probability=0.2,
-    blur_probability=0.0,
-    solarize_probability=0.0,
-    seed=None,
-):
+    image_size: int,
+    channels: int,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    jitter_strength: float = 0.5,
+    jitter_probability: float = 0.8,
+    grayscale_probability: float = 0.2,
+    blur_probability: float = 0.0,
+    solarize_probability: float = 0.0,
+    seed: int | None = None,
+) -> keras.Sequential:
     """One view: random resized crop → flip → colour jitter → grayscale → blur → solarise (SimCLR's order)."""
     s = jitter_strength
     layers = [
@@ -101,7 +107,13 @@ def view_pipeline(
 BLUR_MIN_SIZE = 64  # blur only images this large: SimCLR skips it on CIFAR, as do solo-learn's small-image recipes
 
 
-def simclr_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_strength=0.5, seed=None):
+def simclr_augmentation(
+    image_size: int,
+    channels: int = 3,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    jitter_strength: float = 0.5,
+    seed: int | None = None,
+) -> MultiView:
     """SimCLR's symmetric recipe; Gaussian blur (p 0.5) only for images of ``BLUR_MIN_SIZE`` px and more."""
     blur = 0.5 if image_size >= BLUR_MIN_SIZE else 0.0
     return MultiView(
@@ -112,7 +124,13 @@ def simclr_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_s
     )
 
 
-def byol_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_strength=0.5, seed=None):
+def byol_augmentation(
+    image_size: int,
+    channels: int = 3,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    jitter_strength: float = 0.5,
+    seed: int | None = None,
+) -> MultiView:
     """BYOL's asymmetric recipe: view 1 always blurred; view 2 rarely blurred and sometimes (p 0.2) solarised.
 
     Below ``BLUR_MIN_SIZE`` px neither view is blurred and the solarisation alone keeps the views asymmetric
@@ -137,7 +155,14 @@ def byol_augmentation(image_size, channels=3, crop_scale=(0.08, 1.0), jitter_str
     )
 
 
-def view_dataset(images, augmentation, batch_size, shuffle=True, seed=None, repeat=False):
+def view_dataset(
+    images: np.ndarray,
+    augmentation: Callable[[tf.Tensor], tuple[tf.Tensor, ...]],
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int | None = None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
     """A parallel ``tf.data`` pipeline of view tuples from uint8 (or [0, 1] float) images [N, H, W, C]."""
     dataset = tf.data.Dataset.from_tensor_slices(images)
     if shuffle:

@@ -5,6 +5,10 @@ decodes them exactly as the training pipeline did (:func:`decode_picture`, also 
 :func:`tfcl.data.images.decode_over_white`).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -13,7 +17,7 @@ from tfcl.encoders.resnet import image_encoder
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def decode_picture(encoded, image_size):
+def decode_picture(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     """JPEG or PNG bytes → RGB uint8 ``[image_size, image_size, 3]``: transparency composited over white, the
     picture fitted in with its aspect ratio kept and white padding. Other bytes raise ``InvalidArgumentError``."""
     is_png = tf.equal(tf.strings.substr(encoded, 0, len(PNG_SIGNATURE)), PNG_SIGNATURE)
@@ -47,22 +51,24 @@ class PictureEncoder(keras.Model):
       image_size: side of the square the bytes are decoded to.
     """
 
-    def __init__(self, backbone, image_size=64, **kwargs):
+    def __init__(self, backbone: keras.Model, image_size: int = 64, **kwargs) -> None:
         super().__init__(**kwargs)
         self.backbone = backbone
         self.image_size = image_size
         self.built = True  # every weight is the backbone's, built at construction
 
     @classmethod
-    def from_preset(cls, name="resnet_cpu", image_size=64, synchronized_bn=False, **overrides):
+    def from_preset(
+        cls, name: str = "resnet_cpu", image_size: int = 64, synchronized_bn: bool = False, **overrides
+    ) -> PictureEncoder:
         """A :func:`tfcl.encoders.image_encoder` backbone (preset name or keras-hub preset) behind the decoder."""
         return cls(image_encoder(name, channels=3, synchronized_bn=synchronized_bn, **overrides), image_size)
 
     @property
-    def output_dim(self):
+    def output_dim(self) -> int:
         return self.backbone.output_shape[-1]
 
-    def decode(self, pictures):
+    def decode(self, pictures: tf.Tensor) -> tf.Tensor:
         """uint8 ``[batch, image_size, image_size, 3]`` of a ``[batch]`` string tensor of encoded pictures."""
         return tf.map_fn(
             lambda encoded: decode_picture(encoded, self.image_size),
@@ -70,16 +76,16 @@ class PictureEncoder(keras.Model):
             fn_output_signature=tf.TensorSpec([self.image_size, self.image_size, 3], tf.uint8),
         )
 
-    def call(self, pictures, training=False):
+    def call(self, pictures: tf.Tensor, training: bool = False) -> tf.Tensor:
         images = self.decode(pictures) if pictures.dtype == tf.string else pictures
         if images.dtype == tf.uint8:
             images = tf.cast(images, self.compute_dtype) / 255.0
         return self.backbone(tf.cast(images, self.compute_dtype), training=training)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, int]:
         return (input_shape[0], self.output_dim)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "backbone": keras.saving.serialize_keras_object(self.backbone),
@@ -87,7 +93,7 @@ class PictureEncoder(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> PictureEncoder:
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)

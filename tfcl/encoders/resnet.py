@@ -5,6 +5,10 @@ for 28-px images, and its batch norm cannot be synchronised across replicas; so 
 here from Keras layers, and ``keras_hub`` backbones are available through :func:`image_encoder` for presets.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 PRESETS = {
@@ -25,11 +29,11 @@ PRESETS = {
 }
 
 
-def _batch_norm(synchronized, name):
+def _batch_norm(synchronized: bool, name: str) -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name)
 
 
-def _basic_block(x, filters, stride, synchronized, name):
+def _basic_block(x: keras.KerasTensor, filters: int, stride: int, synchronized: bool, name: str) -> keras.KerasTensor:
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
@@ -44,14 +48,14 @@ def _basic_block(x, filters, stride, synchronized, name):
 
 
 def small_resnet(
-    stem_filters=64,
-    stage_filters=(64, 128, 256, 512),
-    stage_blocks=(2, 2, 2, 2),
-    stage_strides=(1, 2, 2, 2),
-    channels=3,
-    synchronized_bn=False,
-    name="resnet",
-):
+    stem_filters: int = 64,
+    stage_filters: Sequence[int] = (64, 128, 256, 512),
+    stage_blocks: Sequence[int] = (2, 2, 2, 2),
+    stage_strides: Sequence[int] = (1, 2, 2, 2),
+    channels: int = 3,
+    synchronized_bn: bool = False,
+    name: str = "resnet",
+) -> keras.Model:
     """A ResNet with a 3x3 stride-1 stem and no max-pool; returns a functional model images -> pooled features.
 
     Input: float images in [0, 1] of any size, ``channels`` channels. Stage ``i`` starts with stride
@@ -69,7 +73,9 @@ def small_resnet(
     return keras.Model(images, features, name=name)
 
 
-def image_encoder(name="resnet_cpu", channels=3, synchronized_bn=False, **overrides):
+def image_encoder(
+    name: str = "resnet_cpu", channels: int = 3, synchronized_bn: bool = False, **overrides
+) -> keras.Model:
     """A small-image ResNet by preset name (``resnet18``, ``resnet_cpu``) with optional width/depth overrides,
     or a keras-hub backbone preset (a name or a local directory holding one) followed by global pooling."""
     if name in PRESETS:

@@ -1,11 +1,13 @@
 """Barlow Twins: redundancy reduction on the cross-correlation of standardised embeddings."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfcl import distributed
 
 
-def _global_standardise(z, batch_size, epsilon):
+def _global_standardise(z: tf.Tensor, batch_size: tf.Tensor, epsilon: float) -> tf.Tensor:
     """Per-dimension (z − mean) / std over the global batch (biased variance, as batch norm without affine)."""
     mean = distributed.all_reduce_sum(tf.reduce_sum(z, axis=0)) / batch_size
     centred = z - mean
@@ -13,7 +15,9 @@ def _global_standardise(z, batch_size, epsilon):
     return centred * tf.math.rsqrt(variance + epsilon)
 
 
-def barlow_twins(z1, z2, redundancy_weight=None, epsilon=1e-5):
+def barlow_twins(
+    z1: tf.Tensor, z2: tf.Tensor, redundancy_weight: float | None = None, epsilon: float = 1e-5
+) -> tf.Tensor:
     """L = Σ_i (1 − c_ii)² + λ Σ_{i≠j} c_ij², c = BN(z1)ᵀ BN(z2) / B over the global batch (Zbontar et al. 2021).
 
     Args:

@@ -1,9 +1,11 @@
 """Negative cosine similarity: the regression loss of BYOL (2 − 2cos) and SimSiam (−cos)."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 
-def negative_cosine(predictions, targets):
+def negative_cosine(predictions: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
     """−mean_i cos(p_i, z_i) over rows [n, d].
 
     BYOL's normalised regression ||p̂ − ẑ||² equals 2 + 2·this; SimSiam's D is this. Targets are used as given:

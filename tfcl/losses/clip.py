@@ -1,11 +1,15 @@
 """CLIP's loss: symmetric InfoNCE between image and text embeddings with a learnable logit scale."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce
 
 
-def clip_loss(images, texts, logit_scale, labels=None):
+def clip_loss(
+    images: tf.Tensor, texts: tf.Tensor, logit_scale: float | tf.Tensor, labels: tf.Tensor | None = None
+) -> tf.Tensor:
     """½[CE(logits, arange) + CE(logitsᵀ, arange)], logits = ``logit_scale`` · images · textsᵀ (Radford et al. 2021).
 
     Args:

@@ -1,11 +1,19 @@
 """InfoNCE: one anchor, one positive among candidates; the mechanism behind every negative-based method."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 _MASKED = -1e9
 
 
-def info_nce(anchors, candidates, positive_ids, temperature, exclude=None):
+def info_nce(
+    anchors: tf.Tensor,
+    candidates: tf.Tensor,
+    positive_ids: tf.Tensor,
+    temperature: float | tf.Tensor,
+    exclude: tf.Tensor | None = None,
+) -> tf.Tensor:
     """Mean cross-entropy of picking ``candidates[positive_ids[i]]`` for ``anchors[i]``.
 
     Args:

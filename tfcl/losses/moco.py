@@ -1,11 +1,13 @@
 """MoCo's InfoNCE: positives from a momentum encoder, negatives from a queue of past keys."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfcl.losses.info_nce import info_nce
 
 
-def moco_info_nce(queries, keys, queue, temperature=0.2):
+def moco_info_nce(queries: tf.Tensor, keys: tf.Tensor, queue: tf.Tensor, temperature: float = 0.2) -> tf.Tensor:
     """logits = [q·k⁺, q·queue] / τ, cross-entropy with the positive key (He et al. 2020).
 
     Args:

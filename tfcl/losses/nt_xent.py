@@ -1,12 +1,14 @@
 """NT-Xent (SimCLR): 2N views, each anchor's positive is its pair, negatives are all other views."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfcl import distributed
 from tfcl.losses.info_nce import info_nce
 
 
-def nt_xent(z1, z2, temperature=0.5):
+def nt_xent(z1: tf.Tensor, z2: tf.Tensor, temperature: float = 0.5) -> tf.Tensor:
     """NT-Xent over the global batch; ``z1``/``z2`` are this replica's L2-normalised views [n, d].
 
     Candidates are both views of every image on every replica (gathered with gradient), so each anchor

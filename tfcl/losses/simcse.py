@@ -1,12 +1,16 @@
 """SimCSE loss (Gao et al. 2021): in-batch InfoNCE from each sentence to its positive, plus optional hard negatives."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfcl import distributed
 from tfcl.losses.info_nce import info_nce
 
 
-def simcse_loss(anchors, positives, hard_negatives=None, temperature=0.05):
+def simcse_loss(
+    anchors: tf.Tensor, positives: tf.Tensor, hard_negatives: tf.Tensor | None = None, temperature: float = 0.05
+) -> tf.Tensor:
     """ℓ_i = −log e^{s(h_i,h_i⁺)/τ} / Σ_j (e^{s(h_i,h_j⁺)/τ} [+ e^{s(h_i,h_j⁻)/τ}]) over the global batch.
 
     Args:

@@ -1,11 +1,15 @@
 """SwAV: equipartitioned cluster codes (Sinkhorn–Knopp) and the swapped-prediction loss."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import tensorflow as tf
 
 from tfcl import distributed
 
 
-def sinkhorn(scores, epsilon=0.05, iterations=3):
+def sinkhorn(scores: tf.Tensor, epsilon: float = 0.05, iterations: int = 3) -> tf.Tensor:
     """Soft codes [n, K] from prototype scores z·C [n, K]; no gradient flows through them.
 
     Sinkhorn–Knopp on exp(scores / ε) over the global batch: each prototype gets 1/K of the mass, each sample
@@ -22,7 +26,7 @@ def sinkhorn(scores, epsilon=0.05, iterations=3):
     return codes * num_samples
 
 
-def swapped_prediction(scores, codes, temperature=0.1):
+def swapped_prediction(scores: Sequence[tf.Tensor], codes: Sequence[tf.Tensor], temperature: float = 0.1) -> tf.Tensor:
     """SwAV's loss: the codes of each assignment crop s are predicted from every other crop t.
 
     Args:

@@ -1,12 +1,20 @@
 """Symmetric InfoNCE (CLIP, CD-TOM): ½[CE(a→b) + CE(b→a)] over paired embeddings of two kinds of input."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfcl import distributed
 from tfcl.losses.info_nce import info_nce
 
 
-def symmetric_info_nce(a, b, temperature, a_labels=None, b_labels=None):
+def symmetric_info_nce(
+    a: tf.Tensor,
+    b: tf.Tensor,
+    temperature: float | tf.Tensor,
+    a_labels: tf.Tensor | None = None,
+    b_labels: tf.Tensor | None = None,
+) -> tf.Tensor:
     """Each ``a[i]`` picks ``b[i]`` among all of ``b`` and each ``b[i]`` picks ``a[i]`` among all of ``a``.
 
     Candidates are gathered from every replica (with gradient), so anchors see the whole global batch.
@@ -29,7 +37,7 @@ def symmetric_info_nce(a, b, temperature, a_labels=None, b_labels=None):
     return 0.5 * (a_to_b + b_to_a)
 
 
-def false_negatives(anchor_labels, candidate_labels, positive_ids):
+def false_negatives(anchor_labels: tf.Tensor, candidate_labels: tf.Tensor, positive_ids: tf.Tensor) -> tf.Tensor:
     """[n, m] bool: candidate ``j`` shares a (non-negative) label with anchor ``i`` and is not its positive."""
     anchor_labels = _label_sets(anchor_labels)[:, :, None, None]
     candidate_labels = _label_sets(candidate_labels)[None, None, :, :]
@@ -38,6 +46,6 @@ def false_negatives(anchor_labels, candidate_labels, positive_ids):
     return shared & ~is_positive
 
 
-def _label_sets(labels):
+def _label_sets(labels: tf.Tensor) -> tf.Tensor:
     labels = tf.convert_to_tensor(labels)
     return labels[:, None] if labels.shape.rank == 1 else labels

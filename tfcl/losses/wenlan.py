@@ -1,9 +1,21 @@
 """WenLan / BriVL's loss: MoCo across modalities, one queue of keys per modality."""
 
+from __future__ import annotations
+
+import tensorflow as tf
+
 from tfcl.losses.moco import moco_info_nce
 
 
-def wenlan_loss(image_queries, text_queries, image_keys, text_keys, image_queue, text_queue, temperature=0.07):
+def wenlan_loss(
+    image_queries: tf.Tensor,
+    text_queries: tf.Tensor,
+    image_keys: tf.Tensor,
+    text_keys: tf.Tensor,
+    image_queue: tf.Tensor,
+    text_queue: tf.Tensor,
+    temperature: float = 0.07,
+) -> tf.Tensor:
     """CE_i2t + CE_t2i (Huo et al. 2021).
 
     i2t: each image query picks its own momentum text key among it and ``text_queue``; t2i: each text query picks

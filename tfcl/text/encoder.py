@@ -1,5 +1,10 @@
 """Text tower: raw strings → WeiboTokenizer → BERT packing → keras-hub ``BertBackbone`` → pooled embedding."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import keras_hub
 import tensorflow as tf
@@ -28,7 +33,13 @@ class TextEncoder(keras.Model):
         with mean pooling it fell from 2.7 to 0.08.
     """
 
-    def __init__(self, preprocessor, backbone, pooling="mean", **kwargs):
+    def __init__(
+        self,
+        preprocessor: keras_hub.models.BertTextClassifierPreprocessor,
+        backbone: keras_hub.models.BertBackbone,
+        pooling: str = "mean",
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -49,17 +60,17 @@ class TextEncoder(keras.Model):
     @classmethod
     def from_vocabulary(
         cls,
-        vocabulary,
-        sequence_length=64,
-        lowercase=True,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=128,
-        intermediate_dim=512,
-        dropout=0.1,
-        pooling="mean",
+        vocabulary: Sequence[str] | str,
+        sequence_length: int = 64,
+        lowercase: bool = True,
+        num_layers: int = 2,
+        num_heads: int = 2,
+        hidden_dim: int = 128,
+        intermediate_dim: int = 512,
+        dropout: float = 0.1,
+        pooling: str = "mean",
         **kwargs,
-    ):
+    ) -> TextEncoder:
         """A randomly initialised BERT of the given size over ``vocabulary`` (token list or ``vocab.txt`` path)."""
         tokenizer = WeiboTokenizer(vocabulary, lowercase=lowercase)
         backbone = keras_hub.models.BertBackbone(
@@ -75,7 +86,9 @@ class TextEncoder(keras.Model):
         return cls(preprocessor, backbone, pooling=pooling, **kwargs)
 
     @classmethod
-    def from_preset(cls, preset, sequence_length=64, pooling="mean", load_weights=True, **kwargs):
+    def from_preset(
+        cls, preset: str, sequence_length: int = 64, pooling: str = "mean", load_weights: bool = True, **kwargs
+    ) -> TextEncoder:
         """A BERT from a local keras-hub preset directory (``config.json``, weights, ``tokenizer.json`` + vocabulary).
 
         The preset's vocabulary and casing are kept; tokenisation gains the Weibo normalisation of
@@ -88,19 +101,19 @@ class TextEncoder(keras.Model):
         return cls(preprocessor, backbone, pooling=pooling, **kwargs)
 
     @property
-    def output_dim(self):
+    def output_dim(self) -> int:
         return self.backbone.hidden_dim
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> WeiboTokenizer:
         return self.preprocessor.tokenizer
 
-    def tokenize(self, texts):
+    def tokenize(self, texts: tf.Tensor | Sequence[str]) -> dict[str, tf.Tensor]:
         """The backbone's inputs for ``texts``, all int32: token ids, segment ids, padding mask."""
         inputs = self.preprocessor(texts)
         return {**inputs, "padding_mask": tf.cast(inputs["padding_mask"], tf.int32)}
 
-    def call(self, texts, training=False):
+    def call(self, texts: tf.Tensor | Sequence[str] | dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         inputs = texts if isinstance(texts, dict) else self.preprocessor(texts)
         sequence = self.backbone(inputs, training=training)["sequence_output"]
         if self.pooling == "cls":
@@ -108,11 +121,13 @@ class TextEncoder(keras.Model):
         mask = tf.cast(inputs["padding_mask"], sequence.dtype)[..., None]
         return tf.reduce_sum(sequence * mask, axis=1) / tf.reduce_sum(mask, axis=1)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+        self, input_shape: tuple[int | None, ...] | dict[str, tuple[int | None, ...]]
+    ) -> tuple[int | None, ...]:
         batch_shape = input_shape["token_ids"][:1] if isinstance(input_shape, dict) else input_shape
         return (*batch_shape, self.output_dim)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
@@ -121,7 +136,7 @@ class TextEncoder(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> TextEncoder:
         config = dict(config)
         for key in ("preprocessor", "backbone"):
             config[key] = keras.saving.deserialize_keras_object(config[key])

@@ -16,6 +16,11 @@ Reserved tokens missing from a vocabulary take over its first ``[unusedN]`` slot
 vocabulary are unchanged. :func:`learn_vocabulary` learns a vocabulary with the same normalisation and splitting.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import keras
 import keras_hub
 import tensorflow as tf
@@ -44,7 +49,7 @@ _REWRITES = (
 )
 
 
-def validate_utf8(texts):
+def validate_utf8(texts: tf.Tensor) -> tf.Tensor:
     """Return ``texts`` unchanged, or fail with ``InvalidArgumentError`` if any string is not valid UTF-8.
 
     The error names the positions of the bad strings and shows their start with U+FFFD for the bad bytes (raw
@@ -67,7 +72,7 @@ def validate_utf8(texts):
         return tf.identity(texts)
 
 
-def normalize_weibo_text(texts):
+def normalize_weibo_text(texts: tf.Tensor | Sequence[str] | str) -> tf.Tensor:
     """Steps 1–4 of the module docstring on a string tensor of any shape."""
     texts = tf_text.normalize_utf8(validate_utf8(tf.convert_to_tensor(texts, tf.string)), "NFKC")
     for pattern, replacement in _REWRITES:
@@ -85,7 +90,7 @@ class WeiboTokenizer(keras_hub.tokenizers.BertTokenizer):
       lowercase: lowercase and strip accents (BERT-Chinese and other uncased vocabularies).
     """
 
-    def __init__(self, vocabulary=None, lowercase=True, **kwargs):
+    def __init__(self, vocabulary: Sequence[str] | str | None = None, lowercase: bool = True, **kwargs) -> None:
         self._add_special_token(URL_TOKEN, "url_token")
         self._add_special_token(USER_TOKEN, "user_token")
         self._add_special_token(EMOTICON_TOKEN, "emoticon_token")
@@ -97,7 +102,7 @@ class WeiboTokenizer(keras_hub.tokenizers.BertTokenizer):
             **kwargs,
         )
 
-    def set_vocabulary(self, vocabulary):
+    def set_vocabulary(self, vocabulary: Sequence[str] | str | None) -> None:
         if isinstance(vocabulary, str):
             with open(vocabulary, encoding="utf-8") as file:
                 vocabulary = [line.rstrip("\n") for line in file]
@@ -105,7 +110,7 @@ class WeiboTokenizer(keras_hub.tokenizers.BertTokenizer):
             vocabulary = with_reserved_tokens(vocabulary)
         super().set_vocabulary(vocabulary)
 
-    def split_words(self, texts):
+    def split_words(self, texts: tf.Tensor | Sequence[str]) -> tf.RaggedTensor:
         """Normalised text split into the words WordPiece sees (reserved tokens kept whole)."""
         return pretokenize(
             normalize_weibo_text(texts),
@@ -115,17 +120,17 @@ class WeiboTokenizer(keras_hub.tokenizers.BertTokenizer):
         )
 
     @preprocessing_function
-    def tokenize(self, inputs):
+    def tokenize(self, inputs: tf.Tensor | Sequence[str]) -> tf.Tensor | tf.RaggedTensor:
         return super().tokenize(normalize_weibo_text(inputs))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         for fixed in ("strip_accents", "special_tokens_in_strings", "special_tokens"):
             config.pop(fixed)
         return config
 
 
-def with_reserved_tokens(vocabulary):
+def with_reserved_tokens(vocabulary: Iterable[str]) -> list[str]:
     """``vocabulary`` with each missing Weibo reserved token written over the next ``[unusedN]`` slot."""
     vocabulary = list(vocabulary)
     missing = [token for token in WEIBO_TOKENS if token not in vocabulary]
@@ -140,7 +145,9 @@ def with_reserved_tokens(vocabulary):
     return vocabulary
 
 
-def learn_vocabulary(texts, vocabulary_size, lowercase=True, batch_size=1024):
+def learn_vocabulary(
+    texts: Iterable[str], vocabulary_size: int, lowercase: bool = True, batch_size: int = 1024
+) -> list[str]:
     """Learn a WordPiece vocabulary of at most ``vocabulary_size`` tokens from raw texts.
 
     Uses tensorflow-text's WordPiece learner (the one behind ``bert_vocab_from_dataset``) on words split exactly
@@ -152,7 +159,7 @@ def learn_vocabulary(texts, vocabulary_size, lowercase=True, batch_size=1024):
     splitter = WeiboTokenizer(vocabulary=reserved, lowercase=lowercase)
     is_reserved = get_special_tokens_pattern(reserved)
 
-    def words(batch):
+    def words(batch: tf.Tensor) -> tf.RaggedTensor:
         split = splitter.split_words(batch)
         return tf.ragged.boolean_mask(split, tf.logical_not(tf.strings.regex_full_match(split, is_reserved)))
 
