@@ -1,11 +1,14 @@
 """The ``tfcl`` command line. Each sub-command lives in its own module with ``register(subparsers)``."""
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import logging
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 
 from tfcl.data.cache import DatasetNotFoundError
 
@@ -13,7 +16,7 @@ from tfcl.data.cache import DatasetNotFoundError
 COMMANDS = ("run", "data", "ingest", "train", "eval", "serve")
 
 
-def quiet_tensorflow():
+def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) before TF is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -27,7 +30,7 @@ def quiet_tensorflow():
         pass
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfcl", description="Contrastive representation learning for Weibo-style content."
     )
@@ -37,7 +40,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:

@@ -1,5 +1,7 @@
 """``tfcl data fetch [NAME...]`` and ``tfcl data info``: the real data sets in the local cache."""
 
+from __future__ import annotations
+
 import argparse
 import sys
 
@@ -7,7 +9,7 @@ from tfcl.data.cache import DatasetNotFoundError, data_dir, dataset_dir
 from tfcl.data.fetch import DATASETS, FetchError, fetch, format_counts
 
 
-def register(subparsers):
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "data",
         help="fetch the data sets into the cache and show what is there",
@@ -29,7 +31,7 @@ def register(subparsers):
     info_parser.set_defaults(run=run_info)
 
 
-def run_fetch(args):
+def run_fetch(args: argparse.Namespace) -> int:
     unknown = [name for name in args.names if name not in DATASETS]
     if unknown:
         print(
@@ -46,7 +48,7 @@ def run_fetch(args):
     return 0
 
 
-def run_info(args):
+def run_info(args: argparse.Namespace) -> int:
     """Print each data set with its counts; exit 1 when any is missing or damaged."""
     print(f"Data sets in {data_dir()}:")
     missing = 0

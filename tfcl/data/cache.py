@@ -1,5 +1,7 @@
 """Where fetched data sets live: ``$TFCL_DATA_DIR`` (default ``~/.cache/tfcl``), one folder per data set."""
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
 
@@ -10,7 +12,7 @@ COMPLETE_MARKER = ".complete"
 class DatasetNotFoundError(FileNotFoundError):
     """A data set is not in the cache; the message names the command that fetches it."""
 
-    def __init__(self, name, path):
+    def __init__(self, name: str, path: str | os.PathLike) -> None:
         super().__init__(
             f"Data set '{name}' is not in {path}. Fetch it with:  tfcl data fetch {name}"
             f"  (or set TFCL_DATA_DIR to a folder that has it)"
@@ -19,12 +21,12 @@ class DatasetNotFoundError(FileNotFoundError):
         self.path = path
 
 
-def data_dir():
+def data_dir() -> Path:
     """The cache folder: ``$TFCL_DATA_DIR``, or ``~/.cache/tfcl``."""
     return Path(os.environ.get("TFCL_DATA_DIR", Path.home() / ".cache" / "tfcl")).expanduser()
 
 
-def dataset_dir(name, must_exist=True):
+def dataset_dir(name: str, must_exist: bool = True) -> Path:
     """The folder of data set ``name``; raises :class:`DatasetNotFoundError` if it was never fetched."""
     path = data_dir() / name
     if must_exist and not (path / COMPLETE_MARKER).exists():

