@@ -1,5 +1,10 @@
 """BYOL: online encoder → projector → predictor regresses the momentum target's projection of the other view."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -14,16 +19,26 @@ class BYOL(MomentumContrastiveModel):
     Use asymmetric views (``tfcl.augment.byol_augmentation``) and ``total_steps`` for the cosine EMA schedule.
     """
 
-    def __init__(self, encoder, projector, predictor, base_momentum=0.99, total_steps=None, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        predictor: keras.layers.Layer,
+        base_momentum: float = 0.99,
+        total_steps: int | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(encoder, projector, base_momentum=base_momentum, total_steps=total_steps, **kwargs)
         self.predictor = predictor
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)
         if not self.predictor.built:
             self.predictor.build(self.projection_shape(input_shape))
 
-    def compute_contrastive_loss(self, views, training):
+    def compute_contrastive_loss(
+        self, views: Sequence[tf.Tensor], training: bool
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         both = tf.concat([views[0], views[1]], axis=0)
         z = self.project(both, training=training)
         p_1, p_2 = tf.split(self.predictor(z, training=training), 2)
@@ -32,5 +47,5 @@ class BYOL(MomentumContrastiveModel):
         loss = 2.0 + negative_cosine(p_1, target_2) + negative_cosine(p_2, target_1)
         return loss, tuple(tf.split(z, 2))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "predictor": keras.saving.serialize_keras_object(self.predictor)}

@@ -1,5 +1,10 @@
 """CD-TOM (Weibo's Contrastive Document–TOpic Model): a post's text and its #话题# hashtag as a positive pair."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -31,35 +36,45 @@ class CDTOM(ContrastiveModel):
       temperature: τ; logits are cosine / τ.
     """
 
-    def __init__(self, encoder, projector, topic_encoder=None, topic_projector=None, temperature=0.1, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        topic_encoder: keras.Model | None = None,
+        topic_projector: keras.layers.Layer | None = None,
+        temperature: float = 0.1,
+        **kwargs,
+    ) -> None:
         super().__init__(encoder, projector, **kwargs)
         self.topic_encoder = topic_encoder
         self.topic_projector = topic_projector
         self.temperature = temperature
 
     @property
-    def topic_tower(self):
+    def topic_tower(self) -> keras.Model:
         return self.encoder if self.topic_encoder is None else self.topic_encoder
 
     @property
-    def topic_head(self):
+    def topic_head(self) -> keras.layers.Layer:
         return self.projector if self.topic_projector is None else self.topic_projector
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)
         if not self.topic_tower.built:
             self.topic_tower.build(input_shape)
         if not self.topic_head.built:
             self.topic_head.build(self.topic_tower.compute_output_shape(input_shape))
 
-    def embed_documents(self, documents, training=False):
+    def embed_documents(self, documents: tf.Tensor | dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         return tf.math.l2_normalize(self.project(documents, training=training), axis=-1)
 
-    def embed_topics(self, topics, training=False):
+    def embed_topics(self, topics: tf.Tensor | dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         features = self.topic_tower(topics, training=training)
         return tf.math.l2_normalize(self.topic_head(features, training=training), axis=-1)
 
-    def compute_contrastive_loss(self, views, training):
+    def compute_contrastive_loss(
+        self, views: Sequence[tf.Tensor | dict[str, tf.Tensor]], training: bool
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         if not isinstance(views, (tuple, list)) or len(views) not in (2, 3):
             raise ValueError("CD-TOM takes (documents, topics) or (documents, topics, topic_ids) batches.")
         z_documents = self.embed_documents(views[0], training=training)
@@ -69,7 +84,7 @@ class CDTOM(ContrastiveModel):
         loss = symmetric_info_nce(z_documents, z_topics, self.temperature, topic_ids, pair_topic)
         return loss, (z_documents, z_topics)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "topic_encoder": _serialize(self.topic_encoder),
@@ -78,7 +93,7 @@ class CDTOM(ContrastiveModel):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> CDTOM:
         config = dict(config)
         for key in ("topic_encoder", "topic_projector"):
             if config.get(key) is not None:
@@ -86,5 +101,5 @@ class CDTOM(ContrastiveModel):
         return super().from_config(config)
 
 
-def _serialize(layer):
+def _serialize(layer: keras.layers.Layer | None) -> dict[str, Any] | None:
     return None if layer is None else keras.saving.serialize_keras_object(layer)

@@ -1,5 +1,10 @@
 """MoCo v2: queries from the online network, keys from the momentum target, negatives from a queue of keys."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -8,19 +13,19 @@ from tfcl.losses import moco_info_nce
 from tfcl.models.momentum import MomentumContrastiveModel
 
 
-def unit_rows(shape, dtype=None):
+def unit_rows(shape: Sequence[int], dtype: str | None = None) -> tf.Tensor:
     """Initializer of a queue: random unit vectors, negatives that carry no information."""
     return tf.math.l2_normalize(keras.random.normal(shape, dtype=dtype), axis=-1)
 
 
-def add_queue(model, size, dim, name="queue"):
+def add_queue(model: keras.Model, size: int, dim: int, name: str = "queue") -> keras.Variable:
     """A FIFO queue of ``size`` keys of width ``dim``: a non-trainable float32 variable of ``model``."""
     return model.add_weight(
         shape=(size, dim), initializer=unit_rows, trainable=False, dtype="float32", autocast=False, name=name
     )
 
 
-def enqueue(queue, keys):
+def enqueue(queue: keras.Variable, keys: tf.Tensor) -> None:
     """Put the keys of the global batch (gathered across replicas) at the front of ``queue``; the oldest drop out."""
     newest_first = tf.concat([distributed.gather(keys), queue], axis=0)
     queue.assign(newest_first[: queue.shape[0]])
@@ -38,18 +43,27 @@ class MoCo(MomentumContrastiveModel):
     """
 
     def __init__(
-        self, encoder, projector, temperature=0.2, queue_size=65536, base_momentum=0.99, total_steps=None, **kwargs
-    ):
+        self,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        temperature: float = 0.2,
+        queue_size: int = 65536,
+        base_momentum: float = 0.99,
+        total_steps: int | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(encoder, projector, base_momentum=base_momentum, total_steps=total_steps, **kwargs)
         self.temperature = temperature
         self.queue_size = queue_size
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)
         dim = self.projection_shape(input_shape)[-1]
         self.queue = add_queue(self, self.queue_size, dim)
 
-    def compute_contrastive_loss(self, views, training):
+    def compute_contrastive_loss(
+        self, views: Sequence[tf.Tensor], training: bool
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         queries = tf.math.l2_normalize(tf.cast(self.project(views[0], training=training), tf.float32), axis=-1)
         keys = tf.math.l2_normalize(tf.cast(self.target_project(views[1], training=training), tf.float32), axis=-1)
         loss = moco_info_nce(queries, keys, self.queue, self.temperature)
@@ -57,5 +71,5 @@ class MoCo(MomentumContrastiveModel):
             enqueue(self.queue, keys)
         return loss, (queries, keys)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature, "queue_size": self.queue_size}

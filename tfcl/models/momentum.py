@@ -1,6 +1,10 @@
 """Momentum targets: a copy of encoder + projector that follows the online network by EMA (MoCo, BYOL)."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -8,7 +12,7 @@ import tensorflow as tf
 from tfcl.models.base import ContrastiveModel
 
 
-def _target_copy(layer):
+def _target_copy(layer: keras.layers.Layer) -> keras.layers.Layer:
     """A layer named ``target_<name>`` with ``layer``'s configuration and its own, newly created variables."""
     config = keras.saving.serialize_keras_object(layer)
     config["config"]["name"] = f"target_{layer.name}"
@@ -28,14 +32,21 @@ class MomentumContrastiveModel(ContrastiveModel):
     moving averages); the EMA covers the online trainable variables.
     """
 
-    def __init__(self, encoder, projector, base_momentum=0.99, total_steps=None, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        base_momentum: float = 0.99,
+        total_steps: int | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(encoder, projector, **kwargs)
         self.base_momentum = base_momentum
         self.total_steps = total_steps
         self.target_encoder = _target_copy(encoder)
         self.target_projector = _target_copy(projector)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)
         if not self.target_encoder.built:
             self.target_encoder.build(input_shape)
@@ -44,26 +55,26 @@ class MomentumContrastiveModel(ContrastiveModel):
         for target in self.target_encoder.weights + self.target_projector.weights:
             target.trainable = False
 
-    def _online_target_pairs(self):
+    def _online_target_pairs(self) -> Iterable[tuple[keras.Variable, keras.Variable]]:
         online = self.encoder.weights + self.projector.weights
         target = self.target_encoder.weights + self.target_projector.weights
         return zip(online, target)
 
-    def train_step(self, data):
+    def train_step(self, data: Sequence[tf.Tensor | dict[str, tf.Tensor]]) -> dict[str, tf.Tensor]:
         tf.cond(self.optimizer.iterations == 0, self._copy_online_to_target, tf.no_op)
         return super().train_step(data)
 
-    def _copy_online_to_target(self):
+    def _copy_online_to_target(self) -> tf.Operation:
         for online, target in self._online_target_pairs():
             target.assign(online)
         return tf.no_op()
 
-    def target_project(self, inputs, training=False):
+    def target_project(self, inputs: tf.Tensor | dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Target projections of ``inputs``, without gradient."""
         features = self.target_encoder(inputs, training=training)
         return tf.stop_gradient(self.target_projector(features, training=training))
 
-    def momentum(self):
+    def momentum(self) -> tf.Tensor:
         """τ for the update that follows optimizer step k = ``optimizer.iterations − 1``."""
         if self.total_steps is None:
             return tf.constant(self.base_momentum, tf.float32)
@@ -71,12 +82,12 @@ class MomentumContrastiveModel(ContrastiveModel):
         progress = tf.clip_by_value(step / self.total_steps, 0.0, 1.0)
         return 1.0 - (1.0 - self.base_momentum) * (tf.cos(math.pi * progress) + 1.0) / 2.0
 
-    def after_optimizer_step(self):
+    def after_optimizer_step(self) -> None:
         super().after_optimizer_step()
         tau = self.momentum()
         for online, target in self._online_target_pairs():
             if online.trainable:
                 target.assign(tau * target + (1.0 - tau) * online)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "base_momentum": self.base_momentum, "total_steps": self.total_steps}

@@ -1,5 +1,10 @@
 """SimCSE: sentence embeddings from dropout noise (unsupervised) or labelled triples (supervised)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -19,12 +24,21 @@ class SimCSE(ContrastiveModel):
     is used during training only; ``call`` returns the encoder's representation.
     """
 
-    def __init__(self, encoder, projector, temperature=0.05, supervised=False, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        temperature: float = 0.05,
+        supervised: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(encoder, projector, **kwargs)
         self.temperature = temperature
         self.supervised = supervised
 
-    def compute_contrastive_loss(self, views, training):
+    def compute_contrastive_loss(
+        self, views: tf.Tensor | dict[str, tf.Tensor] | Sequence[tf.Tensor | dict[str, tf.Tensor]], training: bool
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         if self.supervised:
             if not isinstance(views, (tuple, list)) or len(views) != 3:
                 raise ValueError("Supervised SimCSE takes (anchor, positive, hard_negative) batches of sentences.")
@@ -36,5 +50,5 @@ class SimCSE(ContrastiveModel):
         loss = simcse_loss(z[0], z[1], z[2] if self.supervised else None, self.temperature)
         return loss, (z[0], z[1])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature, "supervised": self.supervised}

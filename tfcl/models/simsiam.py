@@ -1,5 +1,10 @@
 """SimSiam: one shared encoder, a predictor and a stop-gradient on the other branch; no negatives, no momentum."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -15,17 +20,26 @@ class SimSiam(ContrastiveModel):
     ``stop_gradient=False`` removes the stop-gradient, which collapses the representation (the paper's ablation).
     """
 
-    def __init__(self, encoder, projector, predictor, stop_gradient=True, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        predictor: keras.layers.Layer,
+        stop_gradient: bool = True,
+        **kwargs,
+    ) -> None:
         super().__init__(encoder, projector, **kwargs)
         self.predictor = predictor
         self.stop_gradient = stop_gradient
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)
         if not self.predictor.built:
             self.predictor.build(self.projection_shape(input_shape))
 
-    def compute_contrastive_loss(self, views, training):
+    def compute_contrastive_loss(
+        self, views: Sequence[tf.Tensor], training: bool
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         z = self.project(tf.concat([views[0], views[1]], axis=0), training=training)
         p_1, p_2 = tf.split(self.predictor(z, training=training), 2)
         targets = tf.stop_gradient(z) if self.stop_gradient else z
@@ -33,7 +47,7 @@ class SimSiam(ContrastiveModel):
         loss = (negative_cosine(p_1, target_2) + negative_cosine(p_2, target_1)) / 2.0
         return loss, tuple(tf.split(z, 2))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "predictor": keras.saving.serialize_keras_object(self.predictor),

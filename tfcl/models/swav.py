@@ -1,6 +1,10 @@
 """SwAV: predict the cluster codes of one crop from the other crops, codes equipartitioned by Sinkhorn–Knopp."""
 
+from __future__ import annotations
+
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -12,7 +16,7 @@ from tfcl.models.base import ContrastiveModel
 ASSIGNMENT_CROPS = 2
 
 
-def _unit_columns(shape, dtype=None):
+def _unit_columns(shape: Sequence[int], dtype: str | None = None) -> tf.Tensor:
     return tf.math.l2_normalize(keras.random.normal(shape, dtype=dtype), axis=0)
 
 
@@ -37,16 +41,16 @@ class SwAV(ContrastiveModel):
 
     def __init__(
         self,
-        encoder,
-        projector,
-        num_prototypes=3000,
-        temperature=0.1,
-        epsilon=0.05,
-        sinkhorn_iterations=3,
-        freeze_prototypes_steps=0,
-        queue_size=0,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        num_prototypes: int = 3000,
+        temperature: float = 0.1,
+        epsilon: float = 0.05,
+        sinkhorn_iterations: int = 3,
+        freeze_prototypes_steps: int = 0,
+        queue_size: int = 0,
         **kwargs,
-    ):
+    ) -> None:
         super().__init__(encoder, projector, **kwargs)
         self.num_prototypes = num_prototypes
         self.temperature = temperature
@@ -55,7 +59,7 @@ class SwAV(ContrastiveModel):
         self.freeze_prototypes_steps = freeze_prototypes_steps
         self.queue_size = queue_size
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)
         dim = self.projection_shape(input_shape)[-1]
         self.prototypes = self.add_weight(
@@ -75,14 +79,16 @@ class SwAV(ContrastiveModel):
                 name="queue",
             )
 
-    def embed_crops(self, crops, training=False):
+    def embed_crops(self, crops: Sequence[tf.Tensor], training: bool = False) -> list[tf.Tensor]:
         """L2-normalised projections of each crop, the encoder applied per group of same-size crops."""
         groups = [list(group) for _, group in itertools.groupby(crops, key=lambda crop: tuple(crop.shape[1:]))]
         features = tf.concat([self(tf.concat(group, axis=0), training=training) for group in groups], axis=0)
         z = tf.cast(self.projector(features, training=training), tf.float32)
         return tf.split(tf.math.l2_normalize(z, axis=-1), len(crops))
 
-    def compute_contrastive_loss(self, views, training):
+    def compute_contrastive_loss(
+        self, views: Sequence[tf.Tensor], training: bool
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         crops = [view for view in views if len(view.shape) == 4]
         z = self.embed_crops(crops, training=training)
         prototypes = tf.convert_to_tensor(self.prototypes)
@@ -96,7 +102,7 @@ class SwAV(ContrastiveModel):
             self.queue.assign(tf.concat([newest, self.queue], axis=1)[:, : self.queue_size])
         return swapped_prediction(scores, codes, self.temperature), (z[0], z[1])
 
-    def _codes(self, scores, crop, prototypes):
+    def _codes(self, scores: tf.Tensor, crop: int, prototypes: tf.Tensor) -> tf.Tensor:
         """Sinkhorn codes of one large crop's batch, joined by this replica's share of the queue once it is full."""
         if not self.queue_size:
             return sinkhorn(scores, self.epsilon, self.sinkhorn_iterations)
@@ -112,11 +118,11 @@ class SwAV(ContrastiveModel):
         full = tf.reduce_any(queue[-1] != 0)  # the oldest slot is filled
         return tf.where(full, with_queue[-tf.shape(scores)[0] :], alone)
 
-    def after_optimizer_step(self):
+    def after_optimizer_step(self) -> None:
         super().after_optimizer_step()
         self.prototypes.assign(tf.math.l2_normalize(self.prototypes, axis=0))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "num_prototypes": self.num_prototypes,

@@ -1,5 +1,10 @@
 """WenLan / BriVL: CLIP's two towers with MoCo's momentum targets and queues, one queue per modality."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -10,7 +15,7 @@ from tfcl.models.momentum import MomentumContrastiveModel, _target_copy
 from tfcl.text import TextEncoder
 
 
-def _target_text_tower(tower):
+def _target_text_tower(tower: TextEncoder) -> TextEncoder:
     """A momentum copy of a :class:`TextEncoder`: its own BERT weights, the online tower's tokenizer (no weights)."""
     return TextEncoder(
         tower.preprocessor, _target_copy(tower.backbone), pooling=tower.pooling, name=f"target_{tower.name}"
@@ -30,16 +35,16 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
 
     def __init__(
         self,
-        encoder,
-        projector,
-        text_encoder,
-        text_projector,
-        temperature=0.07,
-        queue_size=9600,
-        base_momentum=0.99,
-        total_steps=None,
+        encoder: keras.Model,
+        projector: keras.layers.Layer,
+        text_encoder: TextEncoder,
+        text_projector: keras.layers.Layer,
+        temperature: float = 0.07,
+        queue_size: int = 9600,
+        base_momentum: float = 0.99,
+        total_steps: int | None = None,
         **kwargs,
-    ):
+    ) -> None:
         super().__init__(
             encoder,
             projector,
@@ -54,7 +59,7 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
         self.target_text_encoder = _target_text_tower(text_encoder)
         self.target_text_projector = _target_copy(text_projector)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)
         if not self.target_text_projector.built:
             self.target_text_projector.build(self.target_text_encoder.compute_output_shape((None,)))
@@ -64,18 +69,20 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
         self.image_queue = add_queue(self, self.queue_size, dim, "image_queue")
         self.text_queue = add_queue(self, self.queue_size, dim, "text_queue")
 
-    def _online_target_pairs(self):
+    def _online_target_pairs(self) -> list[tuple[keras.Variable, keras.Variable]]:
         text_pairs = zip(
             self.text_encoder.weights + self.text_projector.weights,
             self.target_text_encoder.weights + self.target_text_projector.weights,
         )
         return [*super()._online_target_pairs(), *text_pairs]
 
-    def target_embed_texts(self, texts, training=False):
+    def target_embed_texts(self, texts: tf.Tensor | dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         features = self.target_text_encoder(texts, training=training)
         return tf.stop_gradient(tf.math.l2_normalize(self.target_text_projector(features, training=training), -1))
 
-    def compute_contrastive_loss(self, views, training):
+    def compute_contrastive_loss(
+        self, views: Sequence[tf.Tensor | dict[str, tf.Tensor]], training: bool
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         images, texts, _ = self.unpack(views)
         z_images = tf.cast(self.embed_images(images, training=training), tf.float32)
         z_texts = tf.cast(self.embed_texts(texts, training=training), tf.float32)
@@ -89,5 +96,5 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
             enqueue(self.text_queue, text_keys)
         return loss, (z_images, z_texts)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature, "queue_size": self.queue_size}
