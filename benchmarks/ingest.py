@@ -87,6 +87,7 @@ def ingest(files: list[str], workers: int, out_dir: str, timeout: float) -> dict
         "seconds": round(seconds, 1),
         "posts_per_second": round(counts["read"] / seconds, 1),
         "peak_memory_mib": round(memory.peak / 2**20),
+        "load_after": [round(load, 2) for load in os.getloadavg()],
         "counts": counts,
     }
 
@@ -96,8 +97,8 @@ def markdown(report: dict) -> str:
         "# Ingestion: posts/s on the real day files",
         "",
         f"`tfcl ingest weibo` over {report['files']} day files ({report['input_mib']} MiB on disk), "
-        f"{report['machine']}; load average before the runs {report['load_before']}. Wall time includes "
-        "start-up; peak memory sums the command and Beam's worker processes.",
+        f"{report['machine']}; load average before the runs {report['load_before']} (other jobs share the cores). "
+        "Wall time includes start-up; peak memory sums the command and Beam's worker processes.",
         "",
         "| Beam workers | seconds | posts/s | peak memory (MiB) | read | written | dead-lettered | duplicates |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",

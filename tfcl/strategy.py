@@ -34,16 +34,44 @@ def make_strategy(name: str = "default", tpu: str | None = None) -> Any:
 
 
 def multi_worker_strategy() -> Any:
-    """``MultiWorkerMirroredStrategy`` (cluster from ``TF_CONFIG``) whose ``reduce`` takes what Keras 3 gives it.
+    """``MultiWorkerMirroredStrategy`` (cluster from ``TF_CONFIG``) on which replicas train on exactly the global
+    batches one device would, and which Keras 3's ``fit`` can drive.
 
-    Keras 3.12's ``fit`` under this strategy (keras-team/keras#20585) reduces one distributed batch to build the
-    model, and a batch of views is a tuple: the stock ``reduce`` takes a single value; it then averages each step's
-    scalar logs along ``axis=0``, which a scalar does not have. Here nested values are reduced one by one and a
-    scalar along no axis.
+    * Data: every worker reads the same stream of global batches and keeps its replicas' rows of each (replica
+      ``r`` of ``R``: rows ``[r B/R, (r+1) B/R)``), so gathered negatives come in the one-device order. TF's
+      auto-sharding instead splits elements or files before batching (e.g. before a ``flat_map``), so the
+      global batches differ from a one-device run. The cost: each worker prepares every batch, as under
+      ``AutoShardPolicy.DATA``. Global batches must have a static size divisible by ``R`` (``drop_remainder``).
+    * Keras 3.12's ``fit`` (keras-team/keras#20585) reduces one distributed batch, a tuple of views, to build the
+      model and averages each step's scalar logs along ``axis=0``: ``reduce`` takes nested values and reduces a
+      scalar along no axis.
     """
     import tensorflow as tf
 
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def experimental_distribute_dataset(self, dataset, options=None):
+            replicas = self.num_replicas_in_sync
+            sizes = {spec.shape[0] for spec in tf.nest.flatten(dataset.element_spec)}
+            if len(sizes) != 1 or None in sizes or sizes.pop() % replicas:
+                raise ValueError(
+                    f"{replicas} replicas need global batches of one static size divisible by {replicas} "
+                    f"(batch with drop_remainder=True); the data set yields {dataset.element_spec}"
+                )
+
+            def replica_batches(context):
+                local = replicas // context.num_input_pipelines
+                first = context.input_pipeline_id * local
+
+                def rows_of_local_replicas(*element):
+                    element = element[0] if len(element) == 1 else element
+                    return tf.nest.map_structure(
+                        lambda t: tf.reshape(t, [replicas, -1, *t.shape[1:]])[first : first + local], element
+                    )
+
+                return dataset.map(rows_of_local_replicas).unbatch()
+
+            return self.distribute_datasets_from_function(replica_batches, options)
+
         def reduce(self, reduce_op, value, axis):
             def reduce_one(one):
                 scalar = self.experimental_local_results(one)[0].shape.rank == 0
