@@ -1,7 +1,7 @@
 """One task of the two-worker tests (tests/test_multi_worker.py): trains SimCLR and/or CD-TOM for a few steps.
 
-With ``TF_CONFIG`` set (``tfcl launch`` / :func:`tfcl.cli.launch.start_workers`) under
-``MultiWorkerMirroredStrategy``, else on the default strategy: the one-worker reference. The data are fixed
+Started by :func:`tfcl.cli.launch.start_workers` (as ``tfcl launch`` does), it trains under
+``MultiWorkerMirroredStrategy`` in a cluster of one worker (the reference) or two. The data are fixed
 (pre-augmented SimCLR views, seeded CD-TOM shuffling, no dropout) so that the runs can be compared. Each method
 trains into ``OUT/<method>`` on the chief (worker 0) and into a temporary folder on the other workers
 (:func:`tfcl.strategy.task_out_dir`); the chief also writes the weights it started from and ended with,
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from tfcl.strategy import make_strategy, task_index, task_out_dir
 
-    strategy = make_strategy("multi_worker" if os.environ.get("TF_CONFIG") else "default")
+    strategy = make_strategy("multi_worker")
     for method in args.methods:
         keras.utils.set_random_seed(0)
         out_dir = os.path.join(args.out, method)

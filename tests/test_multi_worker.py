@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ EPOCHS, STEPS_PER_EPOCH, BATCH_SIZE = 3, 2, 32
 # Two replicas sum gradients, gather embeddings and synchronise batch-norm moments in a different order than one
 # device computes them; AdamW's normalised steps carry those last-bit differences into the weights. So the final
 # weights are compared relative to how far training moved them: |w_2 - w_1| <= UPDATE_TOLERANCE |w_1 - w_0|.
-LOSS_TOLERANCE, UPDATE_TOLERANCE = 1e-4, 0.01
+LOSS_TOLERANCE, UPDATE_TOLERANCE = 1e-3, 0.01
 
 pytestmark = pytest.mark.slow
 
@@ -56,22 +55,17 @@ def task_command(data_dir, out_dir, *methods, epochs=EPOCHS):
 
 
 def run_workers(command, workers, log_dir):
-    """Run ``command`` as ``workers`` workers (one: no TF_CONFIG); fails with their logs unless all succeed."""
-    if workers == 1:
-        processes = [
-            subprocess.Popen(command, env=environment(), stdout=open_log(log_dir, 0), stderr=subprocess.STDOUT)
-        ]
-    else:
-        processes = start_workers(command, workers, log_dir=log_dir, env=environment())
+    """Run ``command`` as a cluster of ``workers`` (each with its TF_CONFIG); fails with the logs unless all succeed.
+
+    The one-worker reference is a cluster of one: Keras' ``fit`` under any ``tf.distribute`` strategy first draws a
+    batch from a pass over the data it then discards, so a reshuffling data set (CD-TOM's) starts in the order of
+    its second pass, and a run on the default strategy would see other batches.
+    """
+    processes = start_workers(command, workers, log_dir=log_dir, env=environment())
     codes = wait_for_workers(processes, TIMEOUT)
     logs = {index: read_log(log_dir, index) for index in range(workers)}
     assert codes == [0] * workers, f"exit codes {codes}:\n" + "\n".join(log[-3000:] for log in logs.values())
     return logs
-
-
-def open_log(log_dir, index):
-    Path(log_dir).mkdir(parents=True, exist_ok=True)
-    return open(Path(log_dir) / f"worker-{index}.log", "w")  # noqa: SIM115 (the child writes to it)
 
 
 def read_log(log_dir, index):

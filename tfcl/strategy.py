@@ -41,7 +41,7 @@ def multi_worker_strategy() -> Any:
       ``r`` of ``R``: rows ``[r B/R, (r+1) B/R)``), so gathered negatives come in the one-device order. TF's
       auto-sharding instead splits elements or files before batching (e.g. before a ``flat_map``), so the
       global batches differ from a one-device run. The cost: each worker prepares every batch, as under
-      ``AutoShardPolicy.DATA``. Global batches must have a static size divisible by ``R`` (``drop_remainder``).
+      ``AutoShardPolicy.DATA``. Global batches must have a size divisible by ``R`` (``drop_remainder``).
     * Keras 3.12's ``fit`` (keras-team/keras#20585) reduces one distributed batch, a tuple of views, to build the
       model and averages each step's scalar logs along ``axis=0``: ``reduce`` takes nested values and reduces a
       scalar along no axis.
@@ -51,10 +51,10 @@ def multi_worker_strategy() -> Any:
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         def experimental_distribute_dataset(self, dataset, options=None):
             replicas = self.num_replicas_in_sync
-            sizes = {spec.shape[0] for spec in tf.nest.flatten(dataset.element_spec)}
-            if len(sizes) != 1 or None in sizes or sizes.pop() % replicas:
+            sizes = {spec.shape[0] for spec in tf.nest.flatten(dataset.element_spec)} - {None}
+            if len(sizes) > 1 or any(size % replicas for size in sizes):
                 raise ValueError(
-                    f"{replicas} replicas need global batches of one static size divisible by {replicas} "
+                    f"{replicas} replicas need global batches of one size divisible by {replicas} "
                     f"(batch with drop_remainder=True); the data set yields {dataset.element_spec}"
                 )
 
@@ -65,7 +65,8 @@ def multi_worker_strategy() -> Any:
                 def rows_of_local_replicas(*element):
                     element = element[0] if len(element) == 1 else element
                     return tf.nest.map_structure(
-                        lambda t: tf.reshape(t, [replicas, -1, *t.shape[1:]])[first : first + local], element
+                        lambda t: tf.reshape(t, tf.concat([[replicas, -1], tf.shape(t)[1:]], 0))[first : first + local],
+                        element,
                     )
 
                 return dataset.map(rows_of_local_replicas).unbatch()

@@ -19,6 +19,7 @@ ignore a baseline of the other kind, see :func:`tfx_pipeline.components.judge`.)
 """
 
 import os
+from typing import Any
 
 from tfx import v1 as tfx
 
@@ -182,7 +183,14 @@ def picture_branch(
     return [trainer, latest_blessed_model, evaluator, pusher.with_id("wclip_pusher")]
 
 
-def gated_trainer(module_file, example_gen, schema_gen, anomalies_gate, custom_config, vertex_training=None):
+def gated_trainer(
+    module_file: str,
+    example_gen: Any,
+    schema_gen: Any,
+    anomalies_gate: Any,
+    custom_config: dict,
+    vertex_training: dict | None = None,
+) -> Any:
     """A Trainer of ``module_file``'s ``run_fn`` on the ingested examples, run only after the anomalies gate; with
     ``vertex_training`` (:func:`vertex_training_job`), TFX's Vertex AI Trainer running that custom job."""
     trainer_class = tfx.components.Trainer
@@ -199,7 +207,14 @@ def gated_trainer(module_file, example_gen, schema_gen, anomalies_gate, custom_c
     return trainer
 
 
-def vertex_training_job(project, region, image, replicas=2, machine_type="n1-standard-8", accelerator=None):
+def vertex_training_job(
+    project: str,
+    region: str,
+    image: str,
+    replicas: int = 2,
+    machine_type: str = "n1-standard-8",
+    accelerator: tuple[str, int] | None = None,
+) -> dict:
     """The ``custom_config`` entries of TFX's Vertex AI Trainer for a custom job of ``replicas`` workers.
 
     Worker pool 0 is the chief (one replica), pool 1 the other ``replicas - 1`` workers; every replica runs

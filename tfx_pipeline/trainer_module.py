@@ -20,6 +20,7 @@ import collections
 import os
 import tempfile
 import time
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -32,7 +33,7 @@ DEFAULTS = {"strategy": "default", "tpu": None, "min_topic_count": 5, "top_k": 1
 VERTEX_KEY_PREFIX = "ai_platform_"  # custom_config keys TFX's Vertex AI Trainer reads (tfx_pipeline.pipeline)
 
 
-def training_config(custom_config, defaults):
+def training_config(custom_config: dict | None, defaults: dict) -> dict:
     """``defaults`` updated with the Trainer's ``custom_config``, less the keys of TFX's Vertex AI Trainer."""
     config = {**defaults, **(custom_config or {})}
     return {key: value for key, value in config.items() if not key.startswith(VERTEX_KEY_PREFIX)}
@@ -71,7 +72,9 @@ def run_fn(fn_args):
     )
 
 
-def export_on_chief(strategy, serving_model_dir, export, timeout=600.0):
+def export_on_chief(
+    strategy: tf.distribute.Strategy, serving_model_dir: str, export: Callable[[str], object], timeout: float = 600.0
+) -> None:
     """``export(path)`` into ``serving_model_dir``. Under multi-worker training every task saves (saving is
     collective): the other tasks export to a temporary directory, delete it, then wait up to ``timeout`` seconds
     for the chief's export (TFX's Trainer fails a task whose ``serving_model_dir`` does not exist)."""

@@ -41,7 +41,9 @@ TOPIC_COUNTS_FILE, TOPIC_VOCAB_FILE = "topic_counts.tsv", "topic_vocab.tsv"
 RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
 
 
-def pipeline_options(runner="DirectRunner", direct_num_workers=1, extra=()):
+def pipeline_options(
+    runner: str = "DirectRunner", direct_num_workers: int = 1, extra: list[str] | tuple[str, ...] = ()
+) -> list[str]:
     """Beam pipeline arguments: ``--runner`` and the ``extra`` ones passed through (``--project=...``...).
 
     On the DirectRunner, ``direct_num_workers`` above 1 (0: one per core) runs that many worker processes: Beam's
