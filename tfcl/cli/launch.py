@@ -99,8 +99,9 @@ def wait_for_workers(processes: list[subprocess.Popen], timeout: float, grace: f
     or after ``timeout`` seconds (``TimeoutError``), or on an interrupt, the rest are stopped."""
     deadline = time.monotonic() + timeout
     try:
-        while any(process.poll() is None for process in processes):
-            if any(process.returncode for process in processes):
+        while True:
+            codes = [process.poll() for process in processes]  # every one, each round
+            if None not in codes or any(codes):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workers still running after {timeout:.0f} s: stopped")
