@@ -31,7 +31,9 @@ def gather(x: tf.Tensor) -> tf.Tensor:
     gradient that belongs to its own input, so negatives gathered here train every replica's encoder.
     """
     ctx = _replica_context()
-    return x if ctx is None else ctx.all_gather(x, axis=0)
+    # ``tf.identity`` places ``x`` on this replica's device: MultiWorkerMirroredStrategy gathers to the input's
+    # device, which a tensor straight from the data set (e.g. CD-TOM's topic ids) does not have.
+    return x if ctx is None else ctx.all_gather(tf.identity(x), axis=0)
 
 
 def all_reduce_sum(x: tf.Tensor) -> tf.Tensor:

@@ -19,6 +19,7 @@ ignore a baseline of the other kind, see :func:`tfx_pipeline.components.judge`.)
 """
 
 import os
+from typing import Any
 
 from tfx import v1 as tfx
 
@@ -57,6 +58,7 @@ def create_pipeline(
     model_name=MODEL_NAME,
     enable_cache=True,
     pictures=None,
+    vertex_training=None,
 ):
     """A ``tfx.dsl.Pipeline`` training CD-TOM (and W-CLIP, with ``pictures``) on the Weibo exports under
     ``data_root`` and pushing the blessed models to serving.
@@ -81,6 +83,8 @@ def create_pipeline(
         ``metric`` (default ``t2i_recall@5``, post → pictures) of :func:`PictureRetrievalEvaluator`, and
         ``picture_root`` (default ``data_root``: relative picture paths lie next to the exports). Blessed W-CLIP
         models are pushed to ``<serving_model_dir>/weibo_pictures/<version>/``.
+      vertex_training: ``None`` (the trainers train inside their pipeline step), or :func:`vertex_training_job`'s
+        custom job: each trainer runs as a Vertex AI training job of that many workers.
     """
     example_gen = WeiboExampleGen(
         input_base=data_root, pattern=input_pattern, eval_fraction=eval_fraction, min_topic_count=min_topic_count
@@ -100,6 +104,7 @@ def create_pipeline(
         schema_gen,
         anomalies_gate,
         {"min_topic_count": min_topic_count, **(trainer_config or {})},
+        vertex_training,
     )
     latest_blessed_model = latest_blessed_model_resolver(trainer).with_id("latest_blessed_model_resolver")
     evaluator = RetrievalEvaluator(
@@ -128,6 +133,7 @@ def create_pipeline(
             schema_gen,
             anomalies_gate,
             serving_model_dir,
+            vertex_training=vertex_training,
             **{**PICTURE_DEFAULTS, "picture_root": data_root, **pictures},
         )
     return tfx.dsl.Pipeline(
@@ -143,7 +149,16 @@ def create_pipeline(
 
 
 def picture_branch(
-    example_gen, schema_gen, anomalies_gate, serving_model_dir, *, trainer_config, threshold, metric, picture_root
+    example_gen,
+    schema_gen,
+    anomalies_gate,
+    serving_model_dir,
+    *,
+    trainer_config,
+    threshold,
+    metric,
+    picture_root,
+    vertex_training=None,
 ):
     """The W-CLIP components: Trainer ``wclip_trainer``, its resolver, :func:`PictureRetrievalEvaluator`, Pusher
     ``wclip_pusher`` to ``<serving_model_dir>/weibo_pictures``."""
@@ -153,6 +168,7 @@ def picture_branch(
         schema_gen,
         anomalies_gate,
         {"picture_root": picture_root, **(trainer_config or {})},
+        vertex_training,
     ).with_id("wclip_trainer")
     latest_blessed_model = latest_blessed_model_resolver(trainer).with_id("latest_blessed_wclip_resolver")
     evaluator = PictureRetrievalEvaluator(
@@ -167,9 +183,21 @@ def picture_branch(
     return [trainer, latest_blessed_model, evaluator, pusher.with_id("wclip_pusher")]
 
 
-def gated_trainer(module_file, example_gen, schema_gen, anomalies_gate, custom_config):
-    """A Trainer of ``module_file``'s ``run_fn`` on the ingested examples, run only after the anomalies gate."""
-    trainer = tfx.components.Trainer(
+def gated_trainer(
+    module_file: str,
+    example_gen: Any,
+    schema_gen: Any,
+    anomalies_gate: Any,
+    custom_config: dict,
+    vertex_training: dict | None = None,
+) -> Any:
+    """A Trainer of ``module_file``'s ``run_fn`` on the ingested examples, run only after the anomalies gate; with
+    ``vertex_training`` (:func:`vertex_training_job`), TFX's Vertex AI Trainer running that custom job."""
+    trainer_class = tfx.components.Trainer
+    if vertex_training is not None:
+        trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+        custom_config = {**custom_config, **vertex_training}
+    trainer = trainer_class(
         module_file=module_file,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -177,6 +205,41 @@ def gated_trainer(module_file, example_gen, schema_gen, anomalies_gate, custom_c
     )
     trainer.add_upstream_node(anomalies_gate)
     return trainer
+
+
+def vertex_training_job(
+    project: str,
+    region: str,
+    image: str,
+    replicas: int = 2,
+    machine_type: str = "n1-standard-8",
+    accelerator: tuple[str, int] | None = None,
+) -> dict:
+    """The ``custom_config`` entries of TFX's Vertex AI Trainer for a custom job of ``replicas`` workers.
+
+    Worker pool 0 is the chief (one replica), pool 1 the other ``replicas - 1`` workers; every replica runs
+    ``image`` on ``machine_type`` (with ``accelerator``: ``(type, count)``, e.g. ``("NVIDIA_TESLA_T4", 1)``).
+    Vertex AI gives each replica its ``TF_CONFIG``, so a Trainer with ``strategy: multi_worker`` in its config trains
+    under ``MultiWorkerMirroredStrategy`` across them.
+    """
+    if replicas < 1:
+        raise ValueError(f"a training job needs at least one replica, got {replicas}")
+    machine_spec = {"machine_type": machine_type}
+    if accelerator is not None:
+        machine_spec.update(accelerator_type=accelerator[0], accelerator_count=accelerator[1])
+
+    def pool(replica_count):
+        return {"machine_spec": machine_spec, "replica_count": replica_count, "container_spec": {"image_uri": image}}
+
+    vertex = tfx.extensions.google_cloud_ai_platform
+    return {
+        vertex.ENABLE_VERTEX_KEY: True,
+        vertex.VERTEX_REGION_KEY: region,
+        vertex.TRAINING_ARGS_KEY: {
+            "project": project,
+            "worker_pool_specs": [pool(1)] + ([pool(replicas - 1)] if replicas > 1 else []),
+        },
+    }
 
 
 def latest_blessed_model_resolver(trainer):

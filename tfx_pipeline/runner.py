@@ -5,24 +5,10 @@ import os
 
 from tfx import v1 as tfx
 
+from tfcl.data import weibo_ingest
 from tfx_pipeline.pipeline import create_pipeline
 
 PIPELINE_NAME = "tfcl-weibo"
-
-
-def beam_pipeline_args(direct_num_workers=1):
-    """Beam options for the DirectRunner: in-process with one worker, else ``direct_num_workers`` processes.
-
-    Several workers need Beam's FnApiRunner engine in ``multi_processing`` mode (Beam 2.74's DirectRunner would
-    first try its Prism runner, which does not take that option).
-    """
-    if direct_num_workers <= 1:
-        return ["--direct_num_workers=1"]
-    return [
-        "--runner=FnApiRunner",
-        "--direct_running_mode=multi_processing",
-        f"--direct_num_workers={direct_num_workers}",
-    ]
 
 
 def run_local(work_dir, data_root, *, pipeline_name=PIPELINE_NAME, direct_num_workers=1, **pipeline_options):
@@ -39,7 +25,7 @@ def run_local(work_dir, data_root, *, pipeline_name=PIPELINE_NAME, direct_num_wo
         data_root,
         paths["serving_model_dir"],
         paths["metadata_path"],
-        beam_pipeline_args(direct_num_workers),
+        weibo_ingest.pipeline_options(direct_num_workers=direct_num_workers),
         **pipeline_options,
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -19,15 +19,24 @@ minimum count. TensorBoard logs go to ``fn_args.model_run_dir/logs``; the SavedM
 import collections
 import os
 import tempfile
+import time
+from collections.abc import Callable
 
 import tensorflow as tf
 
 from tfcl.data import weibo_ingest
 from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST, TOPIC_INDEX, export_cdtom, train_cdtom
-from tfcl.strategy import make_strategy
+from tfcl.strategy import is_chief, make_strategy, task_out_dir
 from tfx_pipeline.components import read_posts
 
 DEFAULTS = {"strategy": "default", "tpu": None, "min_topic_count": 5, "top_k": 10, "topic_index": TOPIC_INDEX}
+VERTEX_KEY_PREFIX = "ai_platform_"  # custom_config keys TFX's Vertex AI Trainer reads (tfx_pipeline.pipeline)
+
+
+def training_config(custom_config: dict | None, defaults: dict) -> dict:
+    """``defaults`` updated with the Trainer's ``custom_config``, less the keys of TFX's Vertex AI Trainer."""
+    config = {**defaults, **(custom_config or {})}
+    return {key: value for key, value in config.items() if not key.startswith(VERTEX_KEY_PREFIX)}
 
 
 def write_topic_vocabulary(posts, min_count, path):
@@ -42,7 +51,7 @@ def write_topic_vocabulary(posts, min_count, path):
 
 def run_fn(fn_args):
     """Train CD-TOM under the configured strategy and export the serving SavedModel."""
-    config = {**DEFAULTS, **(fn_args.custom_config or {})}
+    config = training_config(fn_args.custom_config, DEFAULTS)
     strategy = make_strategy(config.pop("strategy"), config.pop("tpu"))
     min_topic_count, top_k, topic_index = (config.pop(key) for key in ("min_topic_count", "top_k", "topic_index"))
     train_files = sorted(file for pattern in fn_args.train_files for file in tf.io.gfile.glob(pattern))
@@ -50,9 +59,10 @@ def run_fn(fn_args):
     train_posts = read_posts(train_files)
     vocabulary_file = os.path.join(fn_args.model_run_dir, weibo_ingest.TOPIC_VOCAB_FILE)
     topics = write_topic_vocabulary(train_posts, min_topic_count, vocabulary_file)
-    model, _ = train_cdtom(
-        train_files, eval_files, vocabulary_file, fn_args.model_run_dir, strategy=strategy, verbose=2, **config
-    )
+    with task_out_dir(fn_args.model_run_dir, strategy) as run_dir:
+        model, _ = train_cdtom(
+            train_files, eval_files, vocabulary_file, run_dir, strategy=strategy, verbose=2, **config
+        )
     export_on_chief(
         strategy,
         fn_args.serving_model_dir,
@@ -62,11 +72,20 @@ def run_fn(fn_args):
     )
 
 
-def export_on_chief(strategy, serving_model_dir, export):
+def export_on_chief(
+    strategy: tf.distribute.Strategy, serving_model_dir: str, export: Callable[[str], object], timeout: float = 600.0
+) -> None:
     """``export(path)`` into ``serving_model_dir``. Under multi-worker training every task saves (saving is
-    collective): the other tasks export to a temporary directory, then delete it."""
-    keep = strategy.extended.should_checkpoint
-    export_dir = serving_model_dir if keep else tempfile.mkdtemp(prefix="tfcl-export-")
+    collective): the other tasks export to a temporary directory, delete it, then wait up to ``timeout`` seconds
+    for the chief's export (TFX's Trainer fails a task whose ``serving_model_dir`` does not exist)."""
+    if is_chief(strategy):
+        export(serving_model_dir)
+        return
+    export_dir = tempfile.mkdtemp(prefix="tfcl-export-")
     export(export_dir)
-    if not keep:
-        tf.io.gfile.rmtree(export_dir)
+    tf.io.gfile.rmtree(export_dir)
+    deadline = time.monotonic() + timeout
+    while not tf.io.gfile.exists(serving_model_dir):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the chief wrote no model to {serving_model_dir} within {timeout:.0f} s")
+        time.sleep(1)

@@ -17,28 +17,29 @@ as its indexes).
 """
 
 from tfcl.recipes.wclip import export_wclip, train_wclip
-from tfcl.strategy import make_strategy
+from tfcl.strategy import make_strategy, task_out_dir
 from tfx_pipeline.components import read_posts
-from tfx_pipeline.trainer_module import export_on_chief
+from tfx_pipeline.trainer_module import export_on_chief, training_config
 
 DEFAULTS = {"strategy": "default", "tpu": None, "picture_root": None, "top_k": 10}
 
 
 def run_fn(fn_args):
     """Train W-CLIP under the configured strategy and export the serving SavedModel."""
-    config = {**DEFAULTS, **(fn_args.custom_config or {})}
+    config = training_config(fn_args.custom_config, DEFAULTS)
     strategy = make_strategy(config.pop("strategy"), config.pop("tpu"))
     picture_root, top_k = config.pop("picture_root"), config.pop("top_k")
     train_posts = read_posts(fn_args.train_files)
-    model, _ = train_wclip(
-        train_posts,
-        read_posts(fn_args.eval_files),
-        fn_args.model_run_dir,
-        picture_root=picture_root,
-        strategy=strategy,
-        verbose=2,
-        **config,
-    )
+    with task_out_dir(fn_args.model_run_dir, strategy) as run_dir:
+        model, _ = train_wclip(
+            train_posts,
+            read_posts(fn_args.eval_files),
+            run_dir,
+            picture_root=picture_root,
+            strategy=strategy,
+            verbose=2,
+            **config,
+        )
     export_on_chief(
         strategy, fn_args.serving_model_dir, lambda path: export_wclip(model, train_posts, path, picture_root, top_k)
     )

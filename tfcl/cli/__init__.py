@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from tfcl.data.cache import DatasetNotFoundError
 
 # Module names under tfcl.cli, in the order they appear in ``tfcl --help``.
-COMMANDS = ("run", "data", "ingest", "train", "eval", "serve")
+COMMANDS = ("run", "data", "ingest", "train", "launch", "eval", "serve")
 
 
 def quiet_tensorflow() -> None:

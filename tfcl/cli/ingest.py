@@ -42,19 +42,23 @@ def register(subparsers):
         action="store_true",
         help="keep video/link-card residue (L<name>的微博视频, 收起全文d...) in documents",
     )
-    weibo.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
+    weibo.add_argument(
+        "--runner",
+        default="DirectRunner",
+        help="Beam runner: DirectRunner (default), DataflowRunner, FlinkRunner, SparkRunner",
+    )
     weibo.add_argument(
         "--direct-num-workers",
         type=int,
         default=1,
-        help="DirectRunner worker processes; above 1 runs in multi_processing mode",
+        help="DirectRunner worker processes (0: one per core); above 1 runs in multi_processing mode",
     )
     weibo.add_argument(
         "--pipeline-arg",
         action="append",
         default=[],
         metavar="ARG",
-        help="one more Beam pipeline option, e.g. --pipeline-arg=--project=my-project (repeatable)",
+        help="one more Beam pipeline option, passed through, e.g. --pipeline-arg=--project=my-project (repeatable)",
     )
     weibo.set_defaults(run=run_weibo)
 
@@ -66,20 +70,13 @@ def register(subparsers):
 
 
 def pipeline_args(args):
-    """Beam options from the command line: the runner, the DirectRunner's processes, then any passed through.
+    """Beam options from the command line (see :func:`tfcl.data.weibo_ingest.pipeline_options`)."""
+    from tfcl.data.weibo_ingest import pipeline_options
 
-    With ``--direct-num-workers`` above 1 the runner is the DirectRunner's FnApiRunner engine in multi_processing
-    mode: Beam 2.74's DirectRunner would first try its Prism runner, which does not take that option.
-    """
-    if args.direct_num_workers <= 1:
-        return [f"--runner={args.runner}"] + args.pipeline_arg
-    if args.runner not in ("DirectRunner", "FnApiRunner"):
-        raise SystemExit(f"--direct-num-workers is a DirectRunner option; the runner is {args.runner}")
-    return [
-        "--runner=FnApiRunner",
-        "--direct_running_mode=multi_processing",
-        f"--direct_num_workers={args.direct_num_workers}",
-    ] + args.pipeline_arg
+    try:
+        return pipeline_options(args.runner, args.direct_num_workers, args.pipeline_arg)
+    except ValueError as error:
+        raise SystemExit(f"tfcl ingest weibo: {error}") from None
 
 
 def normalization(args):

@@ -2,7 +2,7 @@
 
     tfcl run [--input 'exports/*.jsonl'] [--posts 2000] [--work-dir runs/main] [--query TEXT ...] [--no-pictures]
     tfcl pipeline compile --kubeflow pipeline.json --pipeline-root gs://B/root --data-root gs://B/data \
-        --serving-model-dir gs://B/serving --image IMAGE [--pictures]
+        --serving-model-dir gs://B/serving --image IMAGE [--pictures] [--trainer-replicas 2 --vertex-project P]
 
 ``tfcl run`` writes the generated sample corpus (unless given ``--input``), runs the TFX pipeline locally
 (ingest → statistics → schema → validation → CD-TOM and W-CLIP training → retrieval evaluation → push), starts the
@@ -116,6 +116,17 @@ def register(subparsers):
     )
     compile_parser.add_argument(
         "--picture-threshold", type=float, default=0.5, help="t2i_recall@5 needed to bless a W-CLIP model"
+    )
+    compile_parser.add_argument(
+        "--trainer-replicas",
+        type=int,
+        default=1,
+        help="above 1: train as a Vertex AI job of that many workers (needs --vertex-project; default: in the step)",
+    )
+    compile_parser.add_argument("--vertex-project", help="the GCP project of the Vertex AI training jobs")
+    compile_parser.add_argument("--vertex-region", default="us-central1", help="their region (default %(default)s)")
+    compile_parser.add_argument(
+        "--trainer-machine-type", default="n1-standard-8", help="each replica's machine (default %(default)s)"
     )
     compile_parser.set_defaults(run=run_compile)
 
@@ -317,7 +328,16 @@ def print_picture_answers(client, model_name, eval_posts, posts_by_id, picture_r
 
 
 def run_compile(args):
+    from tfx_pipeline.pipeline import vertex_training_job
     from tfx_pipeline.runner import compile_kubeflow_v2
+
+    vertex_training = None
+    if args.trainer_replicas > 1:
+        if not args.vertex_project:
+            raise SystemExit("tfcl pipeline compile: --trainer-replicas above 1 needs --vertex-project")
+        vertex_training = vertex_training_job(
+            args.vertex_project, args.vertex_region, args.image, args.trainer_replicas, args.trainer_machine_type
+        )
 
     compile_kubeflow_v2(
         args.kubeflow,
@@ -331,5 +351,6 @@ def run_compile(args):
         pictures={"trainer_config": {"strategy": args.strategy}, "threshold": args.picture_threshold}
         if args.pictures
         else None,
+        vertex_training=vertex_training,
     )
     print(f"wrote {args.kubeflow}")

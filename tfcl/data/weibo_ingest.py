@@ -38,6 +38,32 @@ POSTS, DEAD_LETTERS = "posts", "dead_letters"
 SPLITS = ("train", "eval")
 COUNTS_FILE, DEAD_LETTERS_FILE = "counts.json", "dead_letters.jsonl"
 TOPIC_COUNTS_FILE, TOPIC_VOCAB_FILE = "topic_counts.tsv", "topic_vocab.tsv"
+RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
+
+
+def pipeline_options(
+    runner: str = "DirectRunner", direct_num_workers: int = 1, extra: list[str] | tuple[str, ...] = ()
+) -> list[str]:
+    """Beam pipeline arguments: ``--runner`` and the ``extra`` ones passed through (``--project=...``...).
+
+    On the DirectRunner, ``direct_num_workers`` above 1 (0: one per core) runs that many worker processes: Beam's
+    FnApiRunner engine in ``multi_processing`` mode (Beam 2.74's DirectRunner would first try its Prism runner,
+    which does not take that option). Other runners size their workers through their own ``extra`` options.
+    """
+    if runner not in RUNNERS:
+        raise ValueError(f"unknown runner {runner!r}; choose one of {RUNNERS}")
+    if direct_num_workers < 0:
+        raise ValueError(f"direct_num_workers must be 0 (one per core) or more, got {direct_num_workers}")
+    if direct_num_workers == 1:
+        return [f"--runner={runner}", *extra]
+    if runner != "DirectRunner":
+        raise ValueError(f"direct_num_workers is a DirectRunner option; the runner is {runner}")
+    return [
+        "--runner=FnApiRunner",
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={direct_num_workers}",
+        *extra,
+    ]
 
 
 def split_of(post_id, eval_fraction):
