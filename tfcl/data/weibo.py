@@ -29,6 +29,7 @@ emoji, whitespace is collapsed).
 """
 
 import codecs
+import collections
 import csv
 import dataclasses
 import gzip
@@ -308,9 +309,10 @@ class RecordParser:
 
     def _csv_row(self, line):
         try:
-            row = next(csv.reader(io.StringIO(line, newline="")), [])
+            row = next(csv.reader(io.StringIO(line, newline=""), strict=True), [])
         except csv.Error as error:
-            raise MalformedRecord("bad_csv_row", str(error)) from None
+            detail = "unterminated quoted field" if "unexpected end of data" in str(error) else str(error)
+            raise MalformedRecord("bad_csv_row", detail) from None
         if len(row) != len(self.csv_columns):
             raise MalformedRecord("bad_csv_row", f"{len(row)} fields, the header has {len(self.csv_columns)}")
         return dict(zip(self.csv_columns, row))
@@ -335,21 +337,35 @@ def csv_columns(header, encoding="utf-8"):
 def iter_csv_records(lines):
     """Group a CSV file's physical lines (bytes) into records; yields ``(first line number, record bytes)``.
 
+    Quoted fields may span lines. A record the strict CSV grammar rejects (an unterminated quote that runs to the end
+    of the file, a quote followed by text) does not swallow what follows: its first line is yielded alone (the parser
+    then sets it aside as ``bad_csv_row``) and grouping starts again at the next line.
+
     Boundaries are found on a Latin-1 view of the bytes: in UTF-8 and GB18030 the bytes of ``"``, ``,`` and line
     breaks never occur inside a multi-byte character, so records are split right before anything is decoded.
     """
-    consumed = []
+    lines = iter(lines)
+    pending, consumed = collections.deque(), []  # lines to read again after a rejected record; the record's lines
 
     def latin1_lines():
-        for line in lines:
+        while pending or (line := next(lines, None)) is not None:
+            line = pending.popleft() if pending else line
             consumed.append(line)
             yield line.decode("latin-1").replace("\0", " ")
 
     first_line = 1
-    for _ in csv.reader(latin1_lines()):
-        yield first_line, b"".join(consumed).rstrip(b"\r\n")
-        first_line += len(consumed)
-        consumed.clear()
+    while True:
+        try:
+            for _ in csv.reader(latin1_lines(), strict=True):
+                yield first_line, b"".join(consumed).rstrip(b"\r\n")
+                first_line += len(consumed)
+                consumed.clear()
+            return
+        except csv.Error:
+            yield first_line, consumed[0].rstrip(b"\r\n")
+            pending.extendleft(reversed(consumed[1:]))
+            first_line += 1
+            consumed.clear()
 
 
 def open_records(file, fmt, encoding="utf-8", source=""):
