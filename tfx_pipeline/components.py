@@ -1,10 +1,10 @@
 """The pipeline's own components: the Weibo ExampleGen, its schema, the anomalies gate and the retrieval evaluators.
 
 * :class:`WeiboExampleGen` is a ``FileBasedExampleGen`` (TFX's driver resolves spans and fingerprints the input
-  files, so an unchanged input hits the cache, locally and on Kubeflow) whose executor runs the Beam ingestion
-  (:class:`tfcl.data.weibo_ingest.IngestWeibo`) and writes, besides the train/eval ``Examples``, the dead letters
-  and the topic vocabulary as artifacts of their own. The ingestion's counts are custom properties of the
-  ``Examples`` and dead-letter artifacts.
+  files, so an unchanged input hits the cache, locally and on Kubeflow) whose executor runs the Beam job of
+  ``tfcl ingest weibo`` (:func:`tfcl.data.weibo_ingest.build_ingestion`) and writes, besides the train/eval
+  ``Examples``, the dead letters and duplicates and the topic vocabulary as artifacts of their own. The
+  ingestion's counts are custom properties of the ``Examples`` and dead-letter artifacts.
 * :func:`WeiboSchemaGen` writes the curated schema ExampleValidator checks the statistics against.
 * :func:`AnomaliesGate` fails when ExampleValidator found anomalies, so nothing downstream of it runs.
 * :func:`RetrievalEvaluator` scores the exported model's signatures on the eval split with
@@ -17,7 +17,6 @@
 import json
 import os
 
-import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
@@ -47,7 +46,8 @@ COUNT_PREFIX = "weibo_"  # custom property names: weibo_read, weibo_dead_letter_
 
 
 class WeiboDeadLetters(types.Artifact):
-    """The records the ingestion set aside (``dead_letters.jsonl``, one reason each) and the ingestion's counts
+    """The records the ingestion set aside (``dead_letters.jsonl``, one reason each), the same-id duplicates it
+    dropped (``duplicates.jsonl``, each with the kept record's id and source) and the ingestion's counts
     (``counts.json``)."""
 
     TYPE_NAME = "tfcl.WeiboDeadLetters"  # <namespace>.<Name>: the form Kubeflow V2 needs
@@ -123,55 +123,24 @@ class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
         examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
         file_format = exec_properties["output_file_format"]
 
-        # The ingestion job's own transforms (the private ones too: this is the same job writing into artifacts).
         with self._make_beam_pipeline() as pipeline:
-            outputs = (
-                pipeline
-                | "Read" >> weibo_ingest.ReadWeiboRecords(paths, fmt)
-                | "Ingest" >> weibo_ingest.IngestWeibo(parser, eval_fraction_of(output_config))
-            )
-            for split in SPLITS:
-                (
-                    outputs[split]
-                    | f"ToExample[{split}]" >> beam.Map(weibo.to_example)
-                    | f"WriteSplit[{split}]"
-                    >> write_split.WriteSplit(
+            weibo_ingest.build_ingestion(
+                pipeline,
+                paths,
+                fmt,
+                parser,
+                weibo_ingest.Destinations(
+                    lambda split: write_split.WriteSplit(
                         artifact_utils.get_split_uri([examples], split), file_format, exec_properties
-                    )
-                )
-            (
-                outputs[weibo_ingest.DEAD_LETTERS]
-                | "DeadLetterJson" >> beam.Map(weibo.DeadLetter.to_json)
-                | "WriteDeadLetters" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.DEAD_LETTERS_FILE)
+                    ),
+                    dead_letters_dir=dead_letters.uri,
+                    topics_dir=vocabulary.uri,
+                ),
+                eval_fraction=eval_fraction_of(output_config),
+                min_topic_count=exec_properties["min_topic_count"],
             )
-            (
-                outputs["tallies"]
-                | "SumTallies" >> beam.CombinePerKey(sum)
-                | "TallyDict" >> beam.combiners.ToDict()
-                | "Report" >> beam.Map(lambda tally: json.dumps(weibo_ingest.counts_report(tally), sort_keys=True))
-                | "WriteCounts" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.COUNTS_FILE)
-            )
-            tables = (
-                [
-                    outputs[split] | f"Topics[{split}]" >> beam.FlatMap(weibo_ingest._topic_events, split)
-                    for split in SPLITS
-                ]
-                | "AllTopics" >> beam.Flatten()
-                | "CountTopics" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum))
-                | "TopicRows" >> beam.combiners.ToList()
-                | "TopicTables" >> beam.Map(weibo_ingest.topic_tables, exec_properties["min_topic_count"])
-            )
-            for index, name in enumerate((weibo_ingest.TOPIC_COUNTS_FILE, weibo_ingest.TOPIC_VOCAB_FILE)):
-                (
-                    tables
-                    | f"Table[{name}]" >> beam.Map(lambda both, i=index: both[i])
-                    | f"Write[{name}]" >> weibo_ingest._WriteSingle(vocabulary.uri, name, lines=False)
-                )
-
         counts = ingestion_counts(dead_letters)
-        accounted = counts["written"] + counts["dead_lettered"] + counts["duplicates"]
-        if counts["read"] != accounted:
-            raise RuntimeError(f"counts do not add up: read {counts['read']} != {accounted} accounted for ({counts})")
+        weibo_ingest.check_counts(counts)
         for artifact in (examples, dead_letters):
             record_counts(artifact, counts)
         vocabulary.set_int_custom_property("min_topic_count", exec_properties["min_topic_count"])
@@ -182,7 +151,7 @@ class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
 
 def ingestion_counts(dead_letters):
     """The ingestion's ``counts.json`` (see :func:`tfcl.data.weibo_ingest.counts_report`) of a dead-letter artifact."""
-    return json.loads(io_utils.read_string_file(os.path.join(dead_letters.uri, weibo_ingest.COUNTS_FILE)))
+    return weibo_ingest.read_counts(dead_letters.uri)
 
 
 def record_counts(artifact, counts):

@@ -134,6 +134,23 @@ class DeadLetter:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class Duplicate:
+    """A record dropped because another with its id was kept: where each came from, and the dropped post whole."""
+
+    source: str
+    kept_id: str
+    kept_source: str
+    post: WeiboPost
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+
+class InputError(ValueError):
+    """Inputs that cannot be ingested at all: missing, empty, without a usable CSV header, of mixed formats."""
+
+
 def topic_name(body, lost_emoji_mark="?"):
     """The topic a hashtag body names: NFKC, lost-emoji marks dropped, whitespace collapsed; "" if it has no word."""
     name = unicodedata.normalize("NFKC", body)
@@ -380,11 +397,11 @@ def open_records(file, fmt, encoding="utf-8", source=""):
     csv_records = iter_csv_records(lines)
     _, header = next(csv_records, (0, b""))
     if not header.strip():
-        raise ValueError(f"{source}: no CSV header row")
+        raise InputError(f"{source}: no CSV header row")
     try:
         parser = RecordParser("csv", csv_columns(header, encoding), encoding=encoding)
     except ValueError as error:  # MalformedRecord included: an undecodable header
-        raise ValueError(f"{source}: unusable CSV header: {error}") from None
+        raise InputError(f"{source}: unusable CSV header: {error}") from None
     return parser, ((f"{source}:{number}", record) for number, record in csv_records)
 
 
