@@ -111,7 +111,12 @@ def eval_fraction_of(output_config):
 class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
     """Raw Weibo files → ``Examples`` (train/eval tf.Example TFRecords), dead letters, topic vocabulary."""
 
-    def Do(self, input_dict, output_dict, exec_properties):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict,
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         input_config = proto_utils.json_to_proto(exec_properties["input_config"], example_gen_pb2.Input())
         output_config = proto_utils.json_to_proto(exec_properties["output_config"], example_gen_pb2.Output())
@@ -155,7 +160,7 @@ class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
         examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
 
 
-def ingestion_counts(dead_letters):
+def ingestion_counts(dead_letters: types.Artifact) -> dict:
     """The ingestion's ``counts.json`` (see :func:`tfcl.data.weibo_ingest.counts_report`) of a dead-letter artifact."""
     return weibo_ingest.read_counts(dead_letters.uri)
 
@@ -254,7 +259,7 @@ def WeiboSchemaGen(
     io_utils.write_pbtxt_file(os.path.join(schema.uri, "schema.pbtxt"), contract)
 
 
-def training_data_shortfalls(counts, topics, min_examples, min_topics):
+def training_data_shortfalls(counts: dict, topics: int, min_examples: int, min_topics: int) -> list[str]:
     """Why the ingested data cannot train a model: fewer than ``min_examples`` train posts or fewer than
     ``min_topics`` vocabulary topics, each reason with what the ingestion did with the records (``[]`` if none)."""
     reasons = []
@@ -303,7 +308,7 @@ class AnomaliesFound(RuntimeError):
     """ExampleValidator reported anomalies."""
 
 
-def model_fingerprint(model_dir):
+def model_fingerprint(model_dir: str) -> str:
     """SHA-256 over the relative path and the bytes of every file of a model directory."""
     digest = hashlib.sha256()
     for folder, _, names in sorted(tf.io.gfile.walk(model_dir)):
@@ -313,7 +318,7 @@ def model_fingerprint(model_dir):
     return digest.hexdigest()
 
 
-def newest_version(base_directory):
+def newest_version(base_directory: str) -> str | None:
     """The newest complete (``saved_model.pb`` present) numbered version under a TF Serving model base, or None."""
     if not tf.io.gfile.isdir(base_directory):
         return None
@@ -330,7 +335,12 @@ class ChangedModelPusherExecutor(pusher_executor.Executor):
     the push destination is not pushed again: a re-run whose Trainer was cached would otherwise add an identical
     version. The ``pushed_model`` artifact then has ``pushed`` 0 and ``unchanged_version`` naming that version."""
 
-    def Do(self, input_dict, output_dict, exec_properties):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict,
+    ) -> None:
         destination = proto_utils.json_to_proto(exec_properties["push_destination"], pusher_pb2.PushDestination())
         base_directory = destination.filesystem.base_directory
         version = newest_version(base_directory)

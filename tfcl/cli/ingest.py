@@ -9,6 +9,9 @@ are printed and the output folder holds the run's dead letters); 2 for inputs th
 empty, no usable CSV header, mixed formats) or an ``--out`` that is not an ingestion output.
 """
 
+from __future__ import annotations
+
+import argparse
 import json
 import sys
 
@@ -100,7 +103,7 @@ def normalization(args):
     )
 
 
-def run_weibo(args):
+def run_weibo(args: argparse.Namespace) -> int | None:
     from tfcl.data.weibo import InputError
     from tfcl.data.weibo_ingest import run_ingestion, shortfall
 

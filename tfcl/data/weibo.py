@@ -12,7 +12,8 @@ Input forms (one record each):
   ``images``; a nested ``retweeted_status``. A card wrapper ``{"mblog": {...}}`` is unwrapped.
 * **CSV exports** with a header row: English columns (``mid,text,created_at,user_id,pics``, or just
   ``user,text``) or weibo-crawler's Chinese ones (``id,正文,原始图片url,日期,源微博id,源微博正文``...). Quoted fields
-  may span lines. A CSV without any id column gets *derived* ids: ``sha1:`` + 16 hex digits of SHA-1 over
+  may span lines; a record with an unterminated quote is set aside (``bad_csv_row``) and reading resumes at the
+  line after its first. A CSV without any id column gets *derived* ids: ``sha1:`` + 16 hex digits of SHA-1 over
   user, ``\\x1f``, text — so the same text posted twice by one user is one post.
 
 Hashtag rules (:func:`split_hashtags`): ``#`` and the full-width ``＃`` open and close a hashtag; the name is NFKC-
@@ -28,6 +29,8 @@ The document is the text with every hashtag removed and :class:`Normalization` a
 emoji, whitespace is collapsed).
 """
 
+from __future__ import annotations
+
 import codecs
 import collections
 import csv
@@ -38,8 +41,10 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from html.parser import HTMLParser
+from typing import BinaryIO
 
 FORMATS = ("jsonl", "csv")
 # Why a record is set aside, in the order the checks run.
@@ -143,7 +148,7 @@ class Duplicate:
     kept_source: str
     post: WeiboPost
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
 
@@ -351,7 +356,7 @@ def csv_columns(header, encoding="utf-8"):
     return tuple(name.strip().lower() for name in next(csv.reader(io.StringIO(line, newline=""))))
 
 
-def iter_csv_records(lines):
+def iter_csv_records(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Group a CSV file's physical lines (bytes) into records; yields ``(first line number, record bytes)``.
 
     Quoted fields may span lines. A record the strict CSV grammar rejects (an unterminated quote that runs to the end
@@ -385,7 +390,9 @@ def iter_csv_records(lines):
             consumed.clear()
 
 
-def open_records(file, fmt, encoding="utf-8", source=""):
+def open_records(
+    file: BinaryIO, fmt: str, encoding: str = "utf-8", source: str = ""
+) -> tuple[RecordParser, Iterator[tuple[str, bytes]]]:
     """``(parser, records)`` of an open binary file: records yields ``(f"{source}:{line number}", raw bytes)``.
 
     For CSV the header row is read here (it makes the parser) and is not one of the records.
