@@ -216,6 +216,8 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     headerless.write_text("1,#话题# 正文\n", encoding="utf-8")
     with pytest.raises(ValueError, match="headerless.csv: unusable CSV header.*no text column"):
         weibo_ingest.record_parser([str(headerless)], "csv")
+    with pytest.raises(weibo.InputError, match="unknown encoding 'utf-9'"):
+        weibo_ingest.record_parser([str(FIXTURES / "statuses.jsonl")], "jsonl", "utf-9")
     with pytest.raises(ValueError, match="eval_fraction"):
         weibo_ingest.IngestWeibo(weibo.RecordParser("jsonl"), eval_fraction=1.0)
 

@@ -24,6 +24,7 @@ sees a mix of two runs' shards (the swap is two renames on a local disk).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import hashlib
 import json
@@ -205,6 +206,10 @@ def input_format(paths: Sequence[str], fmt: str | None = None) -> str:
 
 def record_parser(paths: Sequence[str], fmt: str, encoding: str = "utf-8", **options) -> weibo.RecordParser:
     """The parser for ``paths``: for CSV, built from the header row, which every file must share."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise weibo.InputError(f"unknown encoding {encoding!r}") from None
     if fmt == "jsonl":
         return weibo.RecordParser("jsonl", encoding=encoding, **options)
     parsers = {}
