@@ -1,5 +1,6 @@
 """A run folder's backup and lock: a half-written checkpoint does not block a rerun, two runs cannot share a folder."""
 
+import json
 import logging
 import subprocess
 import sys
@@ -96,3 +97,28 @@ def test_a_second_run_on_the_same_folder_exits_2_naming_the_first_runs_pid(tmp_p
         first.wait()
     RunBackup(tmp_path)  # a killed run's lock is released with it
     unlock_run_folder(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "tf_config, task",
+    [
+        (None, ""),
+        ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, ""),
+        ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, "worker-1"),
+        ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, "worker-0"),
+    ],
+)
+def test_the_workers_of_one_cluster_do_not_lock_each_other_out(tmp_path, monkeypatch, tf_config, task):
+    from tfcl import checkpoint
+
+    if tf_config:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    else:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert checkpoint.task_name() == task
+    backup = checkpoint.RunBackup(tmp_path)
+    try:
+        assert backup.backup_dir.name == ("backup-" + task if task else "backup")
+        assert checkpoint.lock_path(tmp_path).name == (f"run.{task}.lock" if task else "run.lock")
+    finally:
+        checkpoint.unlock_run_folder(tmp_path)

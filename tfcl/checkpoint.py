@@ -7,6 +7,9 @@ the checkpoint that one replaces as ``backup/previous/``; each is written in ful
 renamed into place. A run started again restores the newest checkpoint it can read: if ``latest`` cannot be read it
 says so and resumes from ``previous``; if no checkpoint can be read it stops with :class:`BackupUnreadable`, which
 names the folder and the command to start over. A finished run removes ``backup/`` and releases the lock.
+
+In a multi-worker cluster (``TF_CONFIG``) each task other than the chief has its own lock and backup
+(``run.worker-1.lock``, ``backup-worker-1/``), so the workers of one run share a folder but two runs do not.
 """
 
 from __future__ import annotations
@@ -41,10 +44,26 @@ class BackupUnreadable(RunFolderError):
     """The run folder's backup exists but no checkpoint of it can be read."""
 
 
+def task_name() -> str:
+    """This process's task in a multi-worker cluster (``TF_CONFIG``): "" for the chief (the chief task, else worker
+    0) and for a process outside a cluster, else ``"<type>-<index>"``."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    kind, index = config.get("task", {}).get("type"), config.get("task", {}).get("index", 0)
+    chief = kind in (None, "chief") or (kind == "worker" and index == 0 and "chief" not in config.get("cluster", {}))
+    return "" if chief else f"{kind}-{index}"
+
+
+def lock_path(out_dir: str | os.PathLike) -> Path:
+    """The lock file of ``out_dir`` for this process's task (:func:`task_name`)."""
+    task = task_name()
+    return Path(out_dir).resolve() / (f"run.{task}.lock" if task else LOCK_FILE)
+
+
 def lock_run_folder(out_dir: str | os.PathLike) -> None:
     """Hold the lock of ``out_dir`` for this process until :func:`unlock_run_folder` or the process ends (a killed
     run's lock is released by the system). Raises :class:`RunFolderInUse` naming the process that holds it."""
-    path = str(Path(out_dir).resolve() / LOCK_FILE)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    path = str(lock_path(out_dir))
     if path in _held_locks:
         return
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -64,7 +83,7 @@ def lock_run_folder(out_dir: str | os.PathLike) -> None:
 
 def unlock_run_folder(out_dir: str | os.PathLike) -> None:
     """Release this process's lock of ``out_dir`` (the lock file stays: removing it could let two runs in)."""
-    descriptor = _held_locks.pop(str(Path(out_dir).resolve() / LOCK_FILE), None)
+    descriptor = _held_locks.pop(str(lock_path(out_dir)), None)
     if descriptor is not None:
         os.close(descriptor)
 
@@ -75,7 +94,7 @@ class RunBackup(keras.callbacks.Callback):
     def __init__(self, out_dir: str | os.PathLike):
         super().__init__()
         self.out_dir = Path(out_dir)
-        self.backup_dir = self.out_dir / BACKUP_DIR
+        self.backup_dir = self.out_dir / "-".join(filter(None, (BACKUP_DIR, task_name())))
         lock_run_folder(self.out_dir)
 
     def on_train_begin(self, logs=None):
