@@ -10,6 +10,7 @@ import argparse
 import collections
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -406,6 +407,8 @@ def test_rerun_with_unchanged_inputs_uses_the_cache(first_run, second_run):
         assert blessing.get_int_custom_property("baseline_model_id") == model.id
         assert blessing.get_int_custom_property("current_model_id") == model.id
         assert blessing.get_int_custom_property("blessed") == 1
+    # The model is the one pushed already: no second, identical version.
+    assert sorted(complete_versions(first_run["model_base"])) == first_run["versions"]
 
 
 @pytest.mark.slow
@@ -425,3 +428,84 @@ def test_anomalous_corpus_blocks_training(tmp_path):
     assert states["ExampleValidator"] == ["COMPLETE"] and states["AnomaliesGate"] == ["FAILED"]
     assert not {"Trainer", "wclip_trainer", "Pusher", "wclip_pusher"} & set(states)
     assert not complete_versions(tmp_path / "pipeline" / "serving" / MODEL_NAME)
+
+
+def test_too_few_train_posts_or_topics_are_named_with_what_the_ingestion_did():
+    counts = {
+        "read": 3,
+        "train": 0,
+        "eval": 0,
+        "written": 0,
+        "dead_lettered": 3,
+        "duplicates": 0,
+        "dead_letter_reasons": {"bad_json": 2, "no_text": 1, "oversize": 0},
+    }
+    reasons = components.training_data_shortfalls(counts, topics=0, min_examples=10, min_topics=2)
+    assert reasons == [
+        "the train split has 0 posts, fewer than 10: of 3 records read, 3 were dead-lettered (bad_json 2, no_text 1) "
+        "and 0 were duplicates",
+        "the topic vocabulary has 0 topics, fewer than 2",
+    ]
+    assert not components.training_data_shortfalls({**counts, "train": 10}, topics=2, min_examples=10, min_topics=2)
+
+
+def _push(model_dir, serving_base, work_dir):
+    """Run the pipeline's Pusher executor once on a blessed ``model_dir``; returns its ``pushed_model`` artifact."""
+    from tfx.dsl.components.base import base_executor
+    from tfx.proto import pusher_pb2
+    from tfx.utils import proto_utils
+
+    model, blessing, pushed = (
+        standard_artifacts.Model(),
+        standard_artifacts.ModelBlessing(),
+        standard_artifacts.PushedModel(),
+    )
+    model.uri = str(model_dir)
+    blessing.uri, pushed.uri = str(work_dir / "blessing"), str(work_dir / "pushed")
+    blessing.set_int_custom_property("blessed", 1)
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(serving_base))
+    )
+    components.ChangedModelPusherExecutor(base_executor.BaseExecutor.Context(tmp_dir=str(work_dir))).Do(
+        {"model": [model], "model_blessing": [blessing]},
+        {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination)},
+    )
+    return pushed
+
+
+def test_an_unchanged_model_is_not_pushed_again_and_a_changed_one_is(tmp_path):
+    model_dir = tmp_path / "model"
+    serving = model_dir / "Format-Serving"  # where a Trainer's Model artifact keeps the SavedModel
+    (serving / "variables").mkdir(parents=True)
+    (serving / "saved_model.pb").write_bytes(b"graph")
+    (serving / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights")
+    base = tmp_path / "serving" / MODEL_NAME
+    first = _push(model_dir, base, tmp_path / "run1")
+    assert first.get_int_custom_property("pushed") == 1
+    versions = sorted(os.listdir(base))
+    second = _push(model_dir, base, tmp_path / "run2")  # a re-run: the cached Trainer's model, blessed again
+    assert second.get_int_custom_property("pushed") == 0
+    assert second.get_string_custom_property("unchanged_version") == versions[-1]
+    assert sorted(os.listdir(base)) == versions
+    (serving / "variables" / "variables.data-00000-of-00001").write_bytes(b"other weights")
+    time.sleep(1.1)  # versions are Unix seconds
+    third = _push(model_dir, base, tmp_path / "run3")
+    assert third.get_int_custom_property("pushed") == 1 and len(os.listdir(base)) == 2
+
+
+@pytest.mark.slow
+def test_a_corpus_of_rejected_records_stops_before_training_with_one_line(tmp_path, capsys):
+    from tfcl import cli
+
+    data_root = tmp_path / "corpus"
+    data_root.mkdir()
+    (data_root / "allbad.jsonl").write_text("{not json\n" * 30 + '{"idstr": "1", "text": ""}\n', encoding="utf-8")
+    status = cli.main(
+        ["run", "--input", str(data_root / "allbad.jsonl"), "--work-dir", str(tmp_path / "work"), "--no-pictures"]
+    )
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(errors) == 1
+    assert "too little to train on" in errors[0] and "bad_json 30, no_text 1" in errors[0]
+    states = execution_states(str(tmp_path / "work" / "metadata.sqlite"))
+    assert states["AnomaliesGate"] == ["FAILED"] and "Trainer" not in states and "Pusher" not in states

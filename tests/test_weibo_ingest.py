@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from apache_beam.metrics.metric import MetricsFilter
 
+from tfcl import cli
 from tfcl.cli import ingest
 from tfcl.data import weibo, weibo_ingest, weibo_sample
 
@@ -99,18 +100,19 @@ def test_split_is_a_stable_hash_of_the_id():
     assert not any(weibo_ingest.split_of(post_id, 0.0) for post_id in ids)
 
 
-def test_keep_one_post_does_not_depend_on_order():
-    short = weibo.WeiboPost(id="1", text="#话题# 短", document="短", topics=("话题",))
-    long_ = weibo.WeiboPost(id="1", text="#话题# 长一些", document="长一些", topics=("话题",))
-    other = weibo.WeiboPost(id="1", text="#话题# 长一点", document="长一点", topics=("话题",))
-    combine = weibo_ingest.KeepOnePost()
-    outcomes = set()
-    for order in ([short, long_, other], [other, short, long_], [long_, other, short]):
-        accumulator = combine.create_accumulator()
-        for post in order:
-            accumulator = combine.add_input(accumulator, post)
-        outcomes.add(combine.extract_output(accumulator))
-    assert len(outcomes) == 1 and outcomes.pop()[1] == 3
+def test_keep_one_does_not_depend_on_order_and_accounts_for_every_dropped_record():
+    short = ("a.jsonl:1", weibo.WeiboPost(id="1", text="#话题# 短", document="短", topics=("话题",)))
+    long_ = ("a.jsonl:2", weibo.WeiboPost(id="1", text="#话题# 长一些", document="长一些", topics=("话题",)))
+    other = ("b.jsonl:7", weibo.WeiboPost(id="1", text="#话题# 长一点", document="长一点", topics=("话题",)))
+    outcomes = {
+        (kept, tuple(dropped))
+        for kept, dropped in map(weibo_ingest.keep_one, ([short, long_, other], [other, short, long_]))
+    }
+    assert len(outcomes) == 1
+    kept, dropped = outcomes.pop()
+    assert kept == long_[1]  # the longest text; between the two of equal length, the smaller JSON form
+    assert sorted((duplicate.source, duplicate.post) for duplicate in dropped) == sorted([short, other])
+    assert all(duplicate.kept_id == "1" and duplicate.kept_source == "a.jsonl:2" for duplicate in dropped)
 
 
 def test_ingest_transform_inside_another_pipeline_reports_beam_counters():
@@ -129,7 +131,7 @@ def test_ingest_transform_inside_another_pipeline_reports_beam_counters():
     assert counters["dead_letter_bad_json"] == 1 and counters["dead_letter_no_text"] == 1
     assert counters["written_train"] + counters["written_eval"] == 20
     assert counters["written_eval"] == sum(weibo_ingest.split_of(str(i), 0.25) for i in range(20))
-    assert set(outputs) == {"train", "eval", "dead_letters", "tallies"}
+    assert set(outputs) == {"train", "eval", "dead_letters", "duplicates", "tallies"}
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +206,7 @@ def test_cli_writes_the_sample_and_ingests_a_csv_export(tmp_path, capsys):
 
 
 def test_bad_inputs_are_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no input file matches"):
+    with pytest.raises(weibo.InputError, match="no input file matches"):
         weibo_ingest.expand_inputs([str(tmp_path / "missing-*.jsonl")])
     with pytest.raises(ValueError, match="mix formats"):
         weibo_ingest.input_format([str(FIXTURES / "statuses.jsonl"), str(FIXTURES / "export.csv")])
@@ -214,6 +216,8 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     headerless.write_text("1,#话题# 正文\n", encoding="utf-8")
     with pytest.raises(ValueError, match="headerless.csv: unusable CSV header.*no text column"):
         weibo_ingest.record_parser([str(headerless)], "csv")
+    with pytest.raises(weibo.InputError, match="unknown encoding 'utf-9'"):
+        weibo_ingest.record_parser([str(FIXTURES / "statuses.jsonl")], "jsonl", "utf-9")
     with pytest.raises(ValueError, match="eval_fraction"):
         weibo_ingest.IngestWeibo(weibo.RecordParser("jsonl"), eval_fraction=1.0)
 
@@ -260,3 +264,102 @@ def test_multi_processing_gives_the_same_output(sample_corpus, tmp_path):
         assert sorted(_written_posts(tmp_path / "1", split), key=lambda post: post.id) == sorted(
             _written_posts(tmp_path / "2", split), key=lambda post: post.id
         )
+
+
+def _cli(capsys, *argv):
+    """``tfcl ...`` in this process: (exit status, stdout, stderr lines)."""
+    status = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err.strip().splitlines()
+
+
+def test_duplicates_are_written_with_the_kept_records_id_and_source(statuses_run):
+    out_dir, counts = statuses_run
+    duplicates = [json.loads(line) for line in (out_dir / weibo_ingest.DUPLICATES_FILE).read_text().splitlines()]
+    assert len(duplicates) == counts["duplicates"] == 2
+    written = {post.id: post for split in weibo_ingest.SPLITS for post in _written_posts(out_dir, split)}
+    for duplicate in duplicates:
+        kept = written[duplicate["kept_id"]]
+        assert duplicate["post"]["id"] == kept.id
+        assert (
+            duplicate["source"] == duplicate["kept_source"] == str(FIXTURES / "statuses.jsonl")
+        )  # JSON lines: no line
+        assert len(duplicate["post"]["text"]) <= len(kept.text)
+
+
+def test_reingesting_into_the_same_out_replaces_the_previous_run_as_a_whole(sample_corpus, tmp_path):
+    path, _ = sample_corpus
+    out_dir = tmp_path / "out"
+    weibo_ingest.run_ingestion([str(path)], out_dir, num_shards=4)
+    (out_dir / "train" / "stale-note.txt").write_text("left by hand")
+    counts = weibo_ingest.run_ingestion([str(FIXTURES / "statuses.jsonl")], out_dir, num_shards=2, max_chars=500)
+    for split in weibo_ingest.SPLITS:
+        assert sorted(file.name for file in (out_dir / split).iterdir()) == [
+            f"part-0000{shard}-of-00002.tfrecord.gz" for shard in range(2)
+        ]
+        assert len(_written_posts(out_dir, split)) == counts[split]
+    assert json.loads((out_dir / weibo_ingest.COUNTS_FILE).read_text()) == counts
+    assert [entry.name for entry in tmp_path.iterdir()] == ["out"]  # no run folder left behind
+
+
+def test_an_out_folder_that_is_not_an_ingestion_output_is_refused_and_kept(tmp_path, capsys):
+    out_dir = tmp_path / "mine"
+    out_dir.mkdir()
+    (out_dir / "notes.txt").write_text("precious")
+    status, _, errors = _cli(capsys, "ingest", "weibo", str(FIXTURES / "statuses.jsonl"), "--out", str(out_dir))
+    assert status == 2 and len(errors) == 1 and "holds files of something else" in errors[0]
+    assert [entry.name for entry in out_dir.iterdir()] == ["notes.txt"]
+
+
+def test_nothing_written_fails_with_one_line_and_an_encoding_hint(tmp_path, capsys):
+    path = tmp_path / "gb.csv"
+    path.write_bytes("id,text\n1,#话题# 第一条\n2,#话题# 第二条\n3,#话题# 第三条\n".encode("gb18030"))
+    status, out, errors = _cli(capsys, "ingest", "weibo", str(path), "--out", str(tmp_path / "out"))
+    assert status == 1 and len(errors) == 1
+    assert "wrote 0 posts" in errors[0] and "bad_encoding 3" in errors[0] and "try --encoding gb18030" in errors[0]
+    assert json.loads(out)["dead_lettered"] == 3
+    assert len((tmp_path / "out" / weibo_ingest.DEAD_LETTERS_FILE).read_text().splitlines()) == 3  # kept, not lost
+    status, out, errors = _cli(
+        capsys, "ingest", "weibo", str(path), "--out", str(tmp_path / "out"), "--encoding", "gb18030"
+    )
+    assert status == 0 and json.loads(out)["written"] == 3 and not errors
+
+
+def test_min_written_sets_the_bar(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    status, _, errors = _cli(
+        capsys, "ingest", "weibo", str(FIXTURES / "export.csv"), "--out", out, "--min-written", "4"
+    )
+    assert status == 1 and len(errors) == 1 and "wrote 3 posts, fewer than --min-written 4" in errors[0]
+    assert "--encoding" not in errors[0]
+
+
+@pytest.mark.parametrize(
+    "make_input, message",
+    [
+        (lambda folder: folder / "missing.csv", "no input file matches"),
+        (lambda folder: folder / "empty.csv", "the inputs are empty"),
+        (lambda folder: folder / "header_only.csv", "wrote 0 posts"),
+        (lambda folder: folder / "no_data_files", "no input file matches"),
+    ],
+)
+def test_missing_and_empty_inputs_are_one_line_errors(tmp_path, capsys, make_input, message):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "header_only.csv").write_text("id,text\n")
+    (tmp_path / "no_data_files").mkdir()
+    (tmp_path / "no_data_files" / "README.md").write_text("notes")
+    status, _, errors = _cli(capsys, "ingest", "weibo", str(make_input(tmp_path)), "--out", str(tmp_path / "out"))
+    assert status == (1 if "wrote" in message else 2)
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_a_folder_is_read_as_its_data_files(tmp_path, capsys):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name in ("export.csv", "user_text.csv"):
+        (folder / name).write_bytes((FIXTURES / "export.csv").read_bytes())
+    (folder / "README.md").write_text("not data")
+    (folder / "empty.csv").write_bytes(b"")
+    status, out, _ = _cli(capsys, "ingest", "weibo", str(folder), "--out", str(tmp_path / "out"), "--num-shards", "1")
+    counts = json.loads(out)
+    assert status == 0 and counts["read"] == 12 and counts["written"] == 3 and counts["duplicates"] == 5

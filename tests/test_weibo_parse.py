@@ -267,3 +267,33 @@ def test_the_real_files_first_rows_parse():
         for residue in ("微博视频", "收起全文d", "?"):
             assert residue not in post.document, post.document
         assert not any("#" in topic for topic in post.topics)
+
+
+UNTERMINATED_QUOTE_CSV = (
+    'id,text\n1001,#话题# 第一条\n1002,#话题# 第二条\n1003,"#话题# 第三条 引号没有结束\n1004,#话题# 第四条\n'
+)
+
+
+def test_an_unterminated_quote_is_dead_lettered_and_does_not_swallow_the_next_record(tmp_path):
+    path = tmp_path / "unterminated.csv"
+    path.write_text(UNTERMINATED_QUOTE_CSV, encoding="utf-8")
+    dead_letters = []
+    posts = list(weibo.read_posts(path, dead_letters=dead_letters))
+    assert [post.id for post in posts] == ["1001", "1002", "1004"]
+    assert posts[-1].text == "#话题# 第四条"
+    assert [(letter.source, letter.reason) for letter in dead_letters] == [(f"{path}:4", "bad_csv_row")]
+    assert "unterminated" in dead_letters[0].detail and dead_letters[0].raw == '1003,"#话题# 第三条 引号没有结束'
+
+
+def test_a_quote_followed_by_text_is_dead_lettered_and_reading_resumes_at_the_next_line():
+    lines = [b"id,text\n", b'1,"a\n', b'b" oops,x\n', b"2,plain\n", b'3,"ok\n', b'still ok"\n']
+    assert list(weibo.iter_csv_records(lines)) == [
+        (1, b"id,text"),
+        (2, b'1,"a'),
+        (3, b'b" oops,x'),
+        (4, b"2,plain"),
+        (5, b'3,"ok\nstill ok"'),
+    ]
+    parser = weibo.RecordParser("csv", ("id", "text"))
+    assert parser.parse_or_dead_letter("f:2", b'1,"a').reason == "bad_csv_row"
+    assert parser.parse(b'3,"ok\nstill ok"').text == "ok\nstill ok"

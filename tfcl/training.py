@@ -8,6 +8,7 @@ import keras
 
 from tfcl.augment import view_dataset
 from tfcl.callbacks import CollapseGuard, EncoderEvaluation, TimeBudget
+from tfcl.checkpoint import RunBackup
 from tfcl.models import MomentumContrastiveModel
 from tfcl.recipes.image import RECIPES, build_image_model
 
@@ -46,7 +47,7 @@ def fit_and_save(
     out_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
         *([TimeBudget(time_budget, budget_clock)] if time_budget else []),  # first, so evaluation time does not count
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
+        RunBackup(out_dir),
         *evaluation,  # before TensorBoard, so their metrics are logged
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
         CollapseGuard(embedding_dim),

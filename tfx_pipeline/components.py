@@ -1,12 +1,15 @@
 """The pipeline's own components: the Weibo ExampleGen, its schema, the anomalies gate and the retrieval evaluators.
 
 * :class:`WeiboExampleGen` is a ``FileBasedExampleGen`` (TFX's driver resolves spans and fingerprints the input
-  files, so an unchanged input hits the cache, locally and on Kubeflow) whose executor runs the Beam ingestion
-  (:class:`tfcl.data.weibo_ingest.IngestWeibo`) and writes, besides the train/eval ``Examples``, the dead letters
-  and the topic vocabulary as artifacts of their own. The ingestion's counts are custom properties of the
-  ``Examples`` and dead-letter artifacts.
+  files, so an unchanged input hits the cache, locally and on Kubeflow) whose executor runs the Beam job of
+  ``tfcl ingest weibo`` (:func:`tfcl.data.weibo_ingest.build_ingestion`) and writes, besides the train/eval
+  ``Examples``, the dead letters and duplicates and the topic vocabulary as artifacts of their own. The
+  ingestion's counts are custom properties of the ``Examples`` and dead-letter artifacts.
 * :func:`WeiboSchemaGen` writes the curated schema ExampleValidator checks the statistics against.
-* :func:`AnomaliesGate` fails when ExampleValidator found anomalies, so nothing downstream of it runs.
+* :func:`AnomaliesGate` fails when ExampleValidator found anomalies or the ingestion left too few train posts or
+  topics, so nothing downstream of it runs.
+* :class:`ChangedModelPusherExecutor` is the Pusher's executor: it does not push a model identical to the newest
+  version already pushed.
 * :func:`RetrievalEvaluator` scores the exported model's signatures on the eval split with
   :mod:`tfcl.eval.retrieval` and writes a ``ModelBlessing`` the standard Pusher and ``LatestBlessedModelStrategy``
   read: blessed when the metric clears the threshold and is not below the last blessed model's on the same split.
@@ -14,10 +17,11 @@
   eval split's (post, picture) pairs (:mod:`tfcl.recipes.wclip`). Both decide and write with :func:`judge`.
 """
 
+import hashlib
 import json
+import logging
 import os
 
-import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
@@ -26,9 +30,10 @@ from tfx import types
 from tfx import v1 as tfx
 from tfx.components.example_gen import write_split
 from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.components.pusher import executor as pusher_executor
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
-from tfx.proto import example_gen_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils, proto_utils
@@ -47,7 +52,8 @@ COUNT_PREFIX = "weibo_"  # custom property names: weibo_read, weibo_dead_letter_
 
 
 class WeiboDeadLetters(types.Artifact):
-    """The records the ingestion set aside (``dead_letters.jsonl``, one reason each) and the ingestion's counts
+    """The records the ingestion set aside (``dead_letters.jsonl``, one reason each), the same-id duplicates it
+    dropped (``duplicates.jsonl``, each with the kept record's id and source) and the ingestion's counts
     (``counts.json``)."""
 
     TYPE_NAME = "tfcl.WeiboDeadLetters"  # <namespace>.<Name>: the form Kubeflow V2 needs
@@ -105,7 +111,12 @@ def eval_fraction_of(output_config):
 class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
     """Raw Weibo files → ``Examples`` (train/eval tf.Example TFRecords), dead letters, topic vocabulary."""
 
-    def Do(self, input_dict, output_dict, exec_properties):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict,
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         input_config = proto_utils.json_to_proto(exec_properties["input_config"], example_gen_pb2.Input())
         output_config = proto_utils.json_to_proto(exec_properties["output_config"], example_gen_pb2.Output())
@@ -123,55 +134,24 @@ class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
         examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
         file_format = exec_properties["output_file_format"]
 
-        # The ingestion job's own transforms (the private ones too: this is the same job writing into artifacts).
         with self._make_beam_pipeline() as pipeline:
-            outputs = (
-                pipeline
-                | "Read" >> weibo_ingest.ReadWeiboRecords(paths, fmt)
-                | "Ingest" >> weibo_ingest.IngestWeibo(parser, eval_fraction_of(output_config))
-            )
-            for split in SPLITS:
-                (
-                    outputs[split]
-                    | f"ToExample[{split}]" >> beam.Map(weibo.to_example)
-                    | f"WriteSplit[{split}]"
-                    >> write_split.WriteSplit(
+            weibo_ingest.build_ingestion(
+                pipeline,
+                paths,
+                fmt,
+                parser,
+                weibo_ingest.Destinations(
+                    lambda split: write_split.WriteSplit(
                         artifact_utils.get_split_uri([examples], split), file_format, exec_properties
-                    )
-                )
-            (
-                outputs[weibo_ingest.DEAD_LETTERS]
-                | "DeadLetterJson" >> beam.Map(weibo.DeadLetter.to_json)
-                | "WriteDeadLetters" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.DEAD_LETTERS_FILE)
+                    ),
+                    dead_letters_dir=dead_letters.uri,
+                    topics_dir=vocabulary.uri,
+                ),
+                eval_fraction=eval_fraction_of(output_config),
+                min_topic_count=exec_properties["min_topic_count"],
             )
-            (
-                outputs["tallies"]
-                | "SumTallies" >> beam.CombinePerKey(sum)
-                | "TallyDict" >> beam.combiners.ToDict()
-                | "Report" >> beam.Map(lambda tally: json.dumps(weibo_ingest.counts_report(tally), sort_keys=True))
-                | "WriteCounts" >> weibo_ingest._WriteSingle(dead_letters.uri, weibo_ingest.COUNTS_FILE)
-            )
-            tables = (
-                [
-                    outputs[split] | f"Topics[{split}]" >> beam.FlatMap(weibo_ingest._topic_events, split)
-                    for split in SPLITS
-                ]
-                | "AllTopics" >> beam.Flatten()
-                | "CountTopics" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum))
-                | "TopicRows" >> beam.combiners.ToList()
-                | "TopicTables" >> beam.Map(weibo_ingest.topic_tables, exec_properties["min_topic_count"])
-            )
-            for index, name in enumerate((weibo_ingest.TOPIC_COUNTS_FILE, weibo_ingest.TOPIC_VOCAB_FILE)):
-                (
-                    tables
-                    | f"Table[{name}]" >> beam.Map(lambda both, i=index: both[i])
-                    | f"Write[{name}]" >> weibo_ingest._WriteSingle(vocabulary.uri, name, lines=False)
-                )
-
         counts = ingestion_counts(dead_letters)
-        accounted = counts["written"] + counts["dead_lettered"] + counts["duplicates"]
-        if counts["read"] != accounted:
-            raise RuntimeError(f"counts do not add up: read {counts['read']} != {accounted} accounted for ({counts})")
+        weibo_ingest.check_counts(counts)
         for artifact in (examples, dead_letters):
             record_counts(artifact, counts)
         vocabulary.set_int_custom_property("min_topic_count", exec_properties["min_topic_count"])
@@ -180,9 +160,9 @@ class WeiboExampleGenExecutor(base_beam_executor.BaseBeamExecutor):
         examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
 
 
-def ingestion_counts(dead_letters):
+def ingestion_counts(dead_letters: types.Artifact) -> dict:
     """The ingestion's ``counts.json`` (see :func:`tfcl.data.weibo_ingest.counts_report`) of a dead-letter artifact."""
-    return json.loads(io_utils.read_string_file(os.path.join(dead_letters.uri, weibo_ingest.COUNTS_FILE)))
+    return weibo_ingest.read_counts(dead_letters.uri)
 
 
 def record_counts(artifact, counts):
@@ -279,9 +259,33 @@ def WeiboSchemaGen(
     io_utils.write_pbtxt_file(os.path.join(schema.uri, "schema.pbtxt"), contract)
 
 
+def training_data_shortfalls(counts: dict, topics: int, min_examples: int, min_topics: int) -> list[str]:
+    """Why the ingested data cannot train a model: fewer than ``min_examples`` train posts or fewer than
+    ``min_topics`` vocabulary topics, each reason with what the ingestion did with the records (``[]`` if none)."""
+    reasons = []
+    if counts["train"] < min_examples:
+        dead = {reason: n for reason, n in counts["dead_letter_reasons"].items() if n}
+        why = f" ({', '.join(f'{reason} {n}' for reason, n in dead.items())})" if dead else ""
+        reasons.append(
+            f"the train split has {counts['train']} posts, fewer than {min_examples}: of {counts['read']} records "
+            f"read, {counts['dead_lettered']} were dead-lettered{why} and {counts['duplicates']} were duplicates"
+        )
+    if topics < min_topics:
+        reasons.append(f"the topic vocabulary has {topics} topics, fewer than {min_topics}")
+    return reasons
+
+
 @tfx.dsl.components.component
-def AnomaliesGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]):
-    """Fails (so that nothing downstream runs) when ExampleValidator found anomalies in any split."""
+def AnomaliesGate(
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    dead_letters: InputArtifact[WeiboDeadLetters],
+    topic_vocabulary: InputArtifact[TopicVocabulary],
+    min_examples: Parameter[int] = 10,
+    min_topics: Parameter[int] = 2,
+):
+    """Fails (so that nothing downstream runs) when ExampleValidator found anomalies in any split, or when the
+    ingestion left too little to train on (:func:`training_data_shortfalls`; an empty split's statistics raise no
+    anomaly). The exception names every reason."""
     found = {}
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), "SchemaDiff.pb")
@@ -291,12 +295,67 @@ def AnomaliesGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies])
             descriptions.append(f"dataset: {report.dataset_anomaly_info.description}")
         if descriptions:
             found[split] = descriptions
+    shortfalls = training_data_shortfalls(
+        ingestion_counts(dead_letters), len(read_topic_vocabulary(topic_vocabulary)), min_examples, min_topics
+    )
+    if shortfalls:
+        raise AnomaliesFound(f"too little to train on, so training is blocked: {'; '.join(shortfalls)}")
     if found:
         raise AnomaliesFound(f"the examples do not match the schema, so training is blocked: {found}")
 
 
 class AnomaliesFound(RuntimeError):
     """ExampleValidator reported anomalies."""
+
+
+def model_fingerprint(model_dir: str) -> str:
+    """SHA-256 over the relative path and the bytes of every file of a model directory."""
+    digest = hashlib.sha256()
+    for folder, _, names in sorted(tf.io.gfile.walk(model_dir)):
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, model_dir).encode() + b"\0" + io_utils.read_bytes_file(path))
+    return digest.hexdigest()
+
+
+def newest_version(base_directory: str) -> str | None:
+    """The newest complete (``saved_model.pb`` present) numbered version under a TF Serving model base, or None."""
+    if not tf.io.gfile.isdir(base_directory):
+        return None
+    versions = [
+        name.rstrip("/")
+        for name in tf.io.gfile.listdir(base_directory)
+        if name.rstrip("/").isdigit() and tf.io.gfile.exists(os.path.join(base_directory, name, "saved_model.pb"))
+    ]
+    return max(versions, key=int, default=None)
+
+
+class ChangedModelPusherExecutor(pusher_executor.Executor):
+    """TFX's Pusher, except that a blessed model identical (:func:`model_fingerprint`) to the newest version under
+    the push destination is not pushed again: a re-run whose Trainer was cached would otherwise add an identical
+    version. The ``pushed_model`` artifact then has ``pushed`` 0 and ``unchanged_version`` naming that version."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict,
+    ) -> None:
+        destination = proto_utils.json_to_proto(exec_properties["push_destination"], pusher_pb2.PushDestination())
+        base_directory = destination.filesystem.base_directory
+        version = newest_version(base_directory)
+        if (
+            version is not None
+            and self.CheckBlessing(input_dict)
+            and model_fingerprint(self.GetModelPath(input_dict))
+            == model_fingerprint(os.path.join(base_directory, version))
+        ):
+            pushed_model = artifact_utils.get_single_instance(output_dict["pushed_model"])
+            pushed_model.set_int_custom_property("pushed", 0)
+            pushed_model.set_string_custom_property("unchanged_version", version)
+            logging.info("the model is version %s of %s already: not pushed again", version, base_directory)
+            return
+        super().Do(input_dict, output_dict, exec_properties)
 
 
 def evaluate_retrieval(model_dir, queries, index_topics, vocabulary, batch_size=256):

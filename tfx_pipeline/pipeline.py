@@ -13,18 +13,22 @@ topics, similar posts) and, with ``pictures``, W-CLIP (posts ↔ pictures).
                                     └─ PictureRetrievalEvaluator ◄─ latest blessed wclip_trainer model (Resolver)
                                          └─ blessing ─ wclip_pusher → <serving_model_dir>/weibo_pictures/<version>/
 
-Each resolver reads only its own trainer's models, so neither evaluator compares with the other branch's model.
-(Compiled for Kubeflow V2, TFX's resolver tasks query every blessed model of the pipeline; the evaluators then
-ignore a baseline of the other kind, see :func:`tfx_pipeline.components.judge`.)
+The gate also stops a run whose train split or topic vocabulary is too small, saying why; a Pusher does not push a
+model identical to the newest version already pushed. Each resolver reads only its own trainer's models, so
+neither evaluator compares with the other branch's model. (Compiled for Kubeflow V2, TFX's resolver tasks query
+every blessed model of the pipeline; the evaluators then ignore a baseline of the other kind, see
+:func:`tfx_pipeline.components.judge`.)
 """
 
 import os
 from typing import Any
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 from tfx_pipeline.components import (
     AnomaliesGate,
+    ChangedModelPusherExecutor,
     PictureRetrievalEvaluator,
     RetrievalEvaluator,
     WeiboExampleGen,
@@ -54,6 +58,7 @@ def create_pipeline(
     eval_fraction=0.1,
     min_topic_count=5,
     min_examples=10,
+    min_topics=2,
     schema_path=None,
     model_name=MODEL_NAME,
     enable_cache=True,
@@ -74,7 +79,9 @@ def create_pipeline(
       threshold, metric: the evaluator blesses a model whose ``metric`` is at least ``threshold`` and not below
         the last blessed model's.
       eval_fraction, min_topic_count: the ingestion's held-out share and the vocabulary's minimum count.
-      min_examples: the schema's minimum number of posts per split.
+      min_examples, min_topics: the schema's minimum number of posts per split and of distinct topics; the
+        anomalies gate also stops the run before training when the train split has fewer posts or the topic
+        vocabulary fewer topics.
       schema_path: a curated ``schema.pbtxt`` to validate against (``ImportSchemaGen``) instead of
         :func:`WeiboSchemaGen`'s.
       enable_cache: re-use the results of executions whose inputs and parameters are unchanged.
@@ -93,11 +100,17 @@ def create_pipeline(
     if schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     else:
-        schema_gen = WeiboSchemaGen(min_examples=min_examples)
+        schema_gen = WeiboSchemaGen(min_examples=min_examples, min_topics=min_topics)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    anomalies_gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"],
+        dead_letters=example_gen.outputs["dead_letters"],
+        topic_vocabulary=example_gen.outputs["topic_vocabulary"],
+        min_examples=min_examples,
+        min_topics=min_topics,
+    )
     trainer = gated_trainer(
         TRAINER_MODULE,
         example_gen,
@@ -256,11 +269,13 @@ def latest_blessed_model_resolver(trainer):
 
 
 def blessed_model_pusher(trainer, evaluator, base_directory):
-    """A Pusher of ``trainer``'s model, when ``evaluator`` blessed it, to ``base_directory/<version>/``."""
+    """A Pusher of ``trainer``'s model, when ``evaluator`` blessed it and it differs from the newest version
+    already there (:class:`ChangedModelPusherExecutor`), to ``base_directory/<version>/``."""
     return tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=base_directory)
         ),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(ChangedModelPusherExecutor),
     )

@@ -48,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatasetNotFoundError as error:
         print(f"tfcl: error: {error}", file=sys.stderr)
         return 1
+    except RuntimeError as error:
+        checkpoint = sys.modules.get("tfcl.checkpoint")  # loaded by the commands that train, and only by them
+        if checkpoint is None or not isinstance(error, checkpoint.RunFolderError):
+            raise
+        print(f"tfcl: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
 """``tfcl ingest``: Weibo records → TFRecords with Apache Beam, and the generated sample corpus.
 
 tfcl ingest weibo posts.jsonl exports/*.csv --out data/weibo [--min-topic-count 5] [--eval-fraction 0.1]
-    [--direct-num-workers 2] [--runner DataflowRunner --pipeline-arg=--project=... ...]
+    [--min-written 1] [--direct-num-workers 2] [--runner DataflowRunner --pipeline-arg=--project=... ...]
 tfcl ingest sample --out sample.jsonl --posts 2000
+
+Exit status: 0; 1 when fewer than ``--min-written`` posts were written (one line on stderr says why, the counts
+are printed and the output folder holds the run's dead letters); 2 for inputs that cannot be ingested (missing,
+empty, no usable CSV header, mixed formats) or an ``--out`` that is not an ingestion output.
 """
 
+from __future__ import annotations
+
+import argparse
 import json
+import sys
 
 from tfcl.data.weibo import MAX_CHARS, PLACEHOLDERS, POLICIES, Normalization
 
@@ -15,8 +23,10 @@ def register(subparsers):
     sources = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
 
     weibo = sources.add_parser("weibo", help="JSON-lines or CSV Weibo exports → TFRecords, topic vocabulary, counts")
-    weibo.add_argument("inputs", nargs="+", metavar="INPUT", help="files or glob patterns (any Beam file system)")
-    weibo.add_argument("--out", required=True, help="output folder")
+    weibo.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="files, glob patterns or folders (any Beam file system)"
+    )
+    weibo.add_argument("--out", required=True, help="output folder (replaced as a whole by each run)")
     weibo.add_argument(
         "--format", choices=("jsonl", "csv"), help="default: from each file's name, else its first bytes"
     )
@@ -25,6 +35,9 @@ def register(subparsers):
     weibo.add_argument("--eval-fraction", type=float, default=0.1, help="share of posts (by id hash) held out")
     weibo.add_argument("--max-chars", type=int, default=MAX_CHARS, help="longer texts are dead-lettered as oversize")
     weibo.add_argument("--num-shards", type=int, default=4, help="TFRecord files per split")
+    weibo.add_argument(
+        "--min-written", type=int, default=1, help="fail (exit 1) when fewer posts are written (default %(default)s)"
+    )
     for kind in PLACEHOLDERS:
         weibo.add_argument(
             f"--{kind}",
@@ -87,22 +100,31 @@ def normalization(args):
     )
 
 
-def run_weibo(args):
-    from tfcl.data.weibo_ingest import run_ingestion
+def run_weibo(args: argparse.Namespace) -> int | None:
+    from tfcl.data.weibo import InputError
+    from tfcl.data.weibo_ingest import run_ingestion, shortfall
 
-    counts = run_ingestion(
-        args.inputs,
-        args.out,
-        fmt=args.format,
-        encoding=args.encoding,
-        min_topic_count=args.min_topic_count,
-        eval_fraction=args.eval_fraction,
-        num_shards=args.num_shards,
-        max_chars=args.max_chars,
-        normalization=normalization(args),
-        pipeline_args=pipeline_args(args),
-    )
+    try:
+        counts = run_ingestion(
+            args.inputs,
+            args.out,
+            fmt=args.format,
+            encoding=args.encoding,
+            min_topic_count=args.min_topic_count,
+            eval_fraction=args.eval_fraction,
+            num_shards=args.num_shards,
+            max_chars=args.max_chars,
+            normalization=normalization(args),
+            pipeline_args=pipeline_args(args),
+        )
+    except InputError as error:
+        print(f"tfcl ingest: error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(counts, indent=2, sort_keys=True))
+    problem = shortfall(counts, args.min_written, args.encoding)
+    if problem:
+        print(f"tfcl ingest: error: {problem}; see {args.out}/dead_letters.jsonl", file=sys.stderr)
+        return 1
 
 
 def run_sample(args):

@@ -12,10 +12,12 @@ for the posts of its picture, sent as bytes (图片配博文), prints the answer
 unchanged inputs, the pipeline re-uses its cached results. ``--no-pictures`` leaves the W-CLIP branch out.
 """
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 
 from tfcl.strategy import STRATEGIES
 
@@ -170,21 +172,23 @@ def run_main_job(args):
             "threshold": args.picture_threshold,
         }
     )
+    log_path = os.path.join(work_dir, "pipeline.log")
     try:
-        paths = run_local(
-            work_dir,
-            data_root,
-            input_pattern=pattern,
-            direct_num_workers=args.direct_num_workers,
-            trainer_config=trainer_config,
-            threshold=args.threshold,
-            min_topic_count=args.min_topic_count,
-            enable_cache=not args.no_cache,
-            pictures=pictures,
-        )
+        with stderr_to(log_path):
+            paths = run_local(
+                work_dir,
+                data_root,
+                input_pattern=pattern,
+                direct_num_workers=args.direct_num_workers,
+                trainer_config=trainer_config,
+                threshold=args.threshold,
+                min_topic_count=args.min_topic_count,
+                enable_cache=not args.no_cache,
+                pictures=pictures,
+            )
     except (components.AnomaliesFound, NoPicturePairs) as error:
         hint = " (--no-pictures runs without them)" if isinstance(error, NoPicturePairs) else ""
-        print(f"tfcl run: error: {error}{hint}", file=sys.stderr)
+        print(f"tfcl run: error: {error}{hint}; the pipeline's log: {log_path}", file=sys.stderr)
         return 1
     pipeline_seconds = time.monotonic() - started
     metadata_path = paths["metadata_path"]
@@ -208,6 +212,23 @@ def run_main_job(args):
     queries = args.query or [post.document for post in eval_posts[:2]]
     query_served_models(model_bases, queries, eval_posts, {post.id: post for post in train_posts}, data_root, args.top)
     print(f"main job finished in {time.monotonic() - started:.0f} s")
+
+
+@contextlib.contextmanager
+def stderr_to(path: str) -> Iterator[None]:
+    """Send what this process and its children write to stderr (TFX's, Beam's and setuptools' notices) to ``path``
+    while the block runs; what the command itself says goes to stderr after it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def decision(blessing):

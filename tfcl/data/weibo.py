@@ -12,7 +12,8 @@ Input forms (one record each):
   ``images``; a nested ``retweeted_status``. A card wrapper ``{"mblog": {...}}`` is unwrapped.
 * **CSV exports** with a header row: English columns (``mid,text,created_at,user_id,pics``, or just
   ``user,text``) or weibo-crawler's Chinese ones (``id,正文,原始图片url,日期,源微博id,源微博正文``...). Quoted fields
-  may span lines. A CSV without any id column gets *derived* ids: ``sha1:`` + 16 hex digits of SHA-1 over
+  may span lines; a record with an unterminated quote is set aside (``bad_csv_row``) and reading resumes at the
+  line after its first. A CSV without any id column gets *derived* ids: ``sha1:`` + 16 hex digits of SHA-1 over
   user, ``\\x1f``, text — so the same text posted twice by one user is one post.
 
 Hashtag rules (:func:`split_hashtags`): ``#`` and the full-width ``＃`` open and close a hashtag; the name is NFKC-
@@ -28,7 +29,10 @@ The document is the text with every hashtag removed and :class:`Normalization` a
 emoji, whitespace is collapsed).
 """
 
+from __future__ import annotations
+
 import codecs
+import collections
 import csv
 import dataclasses
 import gzip
@@ -37,8 +41,10 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from html.parser import HTMLParser
+from typing import BinaryIO
 
 FORMATS = ("jsonl", "csv")
 # Why a record is set aside, in the order the checks run.
@@ -131,6 +137,23 @@ class DeadLetter:
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Duplicate:
+    """A record dropped because another with its id was kept: where each came from, and the dropped post whole."""
+
+    source: str
+    kept_id: str
+    kept_source: str
+    post: WeiboPost
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+
+class InputError(ValueError):
+    """Inputs that cannot be ingested at all: missing, empty, without a usable CSV header, of mixed formats."""
 
 
 def topic_name(body, lost_emoji_mark="?"):
@@ -308,9 +331,10 @@ class RecordParser:
 
     def _csv_row(self, line):
         try:
-            row = next(csv.reader(io.StringIO(line, newline="")), [])
+            row = next(csv.reader(io.StringIO(line, newline=""), strict=True), [])
         except csv.Error as error:
-            raise MalformedRecord("bad_csv_row", str(error)) from None
+            detail = "unterminated quoted field" if "unexpected end of data" in str(error) else str(error)
+            raise MalformedRecord("bad_csv_row", detail) from None
         if len(row) != len(self.csv_columns):
             raise MalformedRecord("bad_csv_row", f"{len(row)} fields, the header has {len(self.csv_columns)}")
         return dict(zip(self.csv_columns, row))
@@ -332,27 +356,43 @@ def csv_columns(header, encoding="utf-8"):
     return tuple(name.strip().lower() for name in next(csv.reader(io.StringIO(line, newline=""))))
 
 
-def iter_csv_records(lines):
+def iter_csv_records(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Group a CSV file's physical lines (bytes) into records; yields ``(first line number, record bytes)``.
+
+    Quoted fields may span lines. A record the strict CSV grammar rejects (an unterminated quote that runs to the end
+    of the file, a quote followed by text) does not swallow what follows: its first line is yielded alone (the parser
+    then sets it aside as ``bad_csv_row``) and grouping starts again at the next line.
 
     Boundaries are found on a Latin-1 view of the bytes: in UTF-8 and GB18030 the bytes of ``"``, ``,`` and line
     breaks never occur inside a multi-byte character, so records are split right before anything is decoded.
     """
-    consumed = []
+    lines = iter(lines)
+    pending, consumed = collections.deque(), []  # lines to read again after a rejected record; the record's lines
 
     def latin1_lines():
-        for line in lines:
+        while pending or (line := next(lines, None)) is not None:
+            line = pending.popleft() if pending else line
             consumed.append(line)
             yield line.decode("latin-1").replace("\0", " ")
 
     first_line = 1
-    for _ in csv.reader(latin1_lines()):
-        yield first_line, b"".join(consumed).rstrip(b"\r\n")
-        first_line += len(consumed)
-        consumed.clear()
+    while True:
+        try:
+            for _ in csv.reader(latin1_lines(), strict=True):
+                yield first_line, b"".join(consumed).rstrip(b"\r\n")
+                first_line += len(consumed)
+                consumed.clear()
+            return
+        except csv.Error:
+            yield first_line, consumed[0].rstrip(b"\r\n")
+            pending.extendleft(reversed(consumed[1:]))
+            first_line += 1
+            consumed.clear()
 
 
-def open_records(file, fmt, encoding="utf-8", source=""):
+def open_records(
+    file: BinaryIO, fmt: str, encoding: str = "utf-8", source: str = ""
+) -> tuple[RecordParser, Iterator[tuple[str, bytes]]]:
     """``(parser, records)`` of an open binary file: records yields ``(f"{source}:{line number}", raw bytes)``.
 
     For CSV the header row is read here (it makes the parser) and is not one of the records.
@@ -364,11 +404,11 @@ def open_records(file, fmt, encoding="utf-8", source=""):
     csv_records = iter_csv_records(lines)
     _, header = next(csv_records, (0, b""))
     if not header.strip():
-        raise ValueError(f"{source}: no CSV header row")
+        raise InputError(f"{source}: no CSV header row")
     try:
         parser = RecordParser("csv", csv_columns(header, encoding), encoding=encoding)
     except ValueError as error:  # MalformedRecord included: an undecodable header
-        raise ValueError(f"{source}: unusable CSV header: {error}") from None
+        raise InputError(f"{source}: unusable CSV header: {error}") from None
     return parser, ((f"{source}:{number}", record) for number, record in csv_records)
 
 
