@@ -27,7 +27,7 @@ from tfcl.data import weibo_ingest
 
 STATUSES = str(Path(__file__).parent / "fixtures" / "weibo" / "statuses.jsonl")
 # Stages of the ingestion graph (ReadWeiboRecords | IngestWeibo) that every runner must receive.
-STAGES = ("Read/Paths", "Ingest/Parse", "Ingest/DeduplicateById", "Ingest/SplitByIdHash", "Ingest/AllTallies")
+STAGES = ("Read/Paths", "Ingest/Parse", "Ingest/GroupById", "Ingest/SplitByIdHash", "Ingest/AllTallies")
 DATAFLOW = [
     "--project=test-project",
     "--region=europe-west4",

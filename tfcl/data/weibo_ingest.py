@@ -356,11 +356,6 @@ def build_ingestion(
         )
 
 
-def pipeline_options(pipeline_args: Sequence[str] = ()) -> PipelineOptions:
-    """The Beam options of an ingestion run (``--runner``, ``--direct_num_workers``...; default: DirectRunner)."""
-    return PipelineOptions(list(pipeline_args))
-
-
 def read_counts(folder: str) -> dict:
     """The ``counts.json`` an ingestion run wrote to ``folder``."""
     with FileSystems.open(os.path.join(folder, COUNTS_FILE)) as file:
@@ -409,7 +404,7 @@ def run_ingestion(
     The run writes a new folder next to ``out_dir`` and replaces ``out_dir`` with it once its counts add up, so
     ``out_dir`` holds exactly one run's output. A folder that is not an ingestion output (it has files but no
     ``counts.json``) is not replaced: :class:`tfcl.data.weibo.InputError`, as for missing or empty inputs.
-    ``pipeline_args`` go to :func:`pipeline_options`. Raises ``RuntimeError`` if the counts do not add up.
+    ``pipeline_args``: Beam's (see :func:`pipeline_options`). Raises ``RuntimeError`` if the counts do not add up.
     """
     paths = expand_inputs(inputs)
     fmt = input_format(paths, fmt)
@@ -422,7 +417,7 @@ def run_ingestion(
         )
     parent, name = os.path.split(out_dir)
     run_dir = os.path.join(parent, f".{name}.incomplete-{uuid.uuid4().hex[:12]}")
-    with beam.Pipeline(options=pipeline_options(pipeline_args)) as pipeline:
+    with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
         build_ingestion(
             pipeline,
             paths,
