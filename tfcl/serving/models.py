@@ -29,7 +29,7 @@ from tfcl.serving.config import (
     select_versions,
 )
 from tfcl.serving.servable import ServableVersion
-from tfcl.serving.status import ServingError, invalid_argument, servable_not_found, version_status_not_found
+from tfcl.serving.status import invalid_argument, servable_not_found, version_status_not_found
 
 State = get_model_status_pb2.ModelVersionStatus.State
 ModelSpec = model_pb2.ModelSpec

@@ -81,9 +81,8 @@ class ServableVersion:
         for alias, info in signature_def.inputs.items():
             proto = protos[alias]
             if proto.dtype != info.dtype:
-                raise invalid_argument(
-                    f"Expects input {alias!r} to be {_dtype_name(info.dtype)} but {_dtype_name(proto.dtype)} is provided"
-                )
+                expected, provided = _dtype_name(info.dtype), _dtype_name(proto.dtype)
+                raise invalid_argument(f"Expects input {alias!r} to be {expected} but {provided} is provided")
             try:
                 arrays[alias] = tf.make_ndarray(proto)
             except (TypeError, ValueError) as error:
