@@ -162,6 +162,7 @@ class ServedModel:
 
     def _set_state(self, version: int, state: int, error: Exception | None = None) -> None:
         status = get_model_status_pb2.ModelVersionStatus(version=version, state=state)
+        status.status.SetInParent()  # TF Serving always sends a status: OK unless the version failed
         if error is not None:
             status.status.error_code = getattr(error, "error_code", grpc.StatusCode.UNKNOWN.value[0])
             status.status.error_message = str(error)
