@@ -20,7 +20,10 @@ VersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceC
 
 def parse_model_config(text: str, source: str = "model config") -> ModelServerConfig:
     """A text-format ``ModelServerConfig`` with a ``model_config_list`` of TensorFlow models."""
-    config = text_format.Parse(text, ModelServerConfig())
+    try:
+        config = text_format.Parse(text, ModelServerConfig())
+    except text_format.ParseError as error:
+        raise ValueError(f"{source}: {error}") from None
     if not config.HasField("model_config_list"):
         raise ValueError(f"{source}: only a model_config_list is supported")
     check_model_config(config, source)
@@ -116,7 +119,10 @@ class BatchingOptions:
     @classmethod
     def parse(cls, text: str, source: str = "batching parameters") -> BatchingOptions:
         """From the text of a ``--batching_parameters_file``; fields this server does not implement are refused."""
-        proto = text_format.Parse(text, BatchingParameters())
+        try:
+            proto = text_format.Parse(text, BatchingParameters())
+        except text_format.ParseError as error:
+            raise ValueError(f"{source}: {error}") from None
         unsupported = [
             field.name
             for field, _ in proto.ListFields()

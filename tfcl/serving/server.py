@@ -166,7 +166,7 @@ class ModelServer:
                 return
             self._config_text = text  # a broken file is reported once, not at every poll
             config = read_model_config(self.model_config_file)
-        except (OSError, ValueError) as error:  # text_format.ParseError is a ValueError
+        except (OSError, ValueError) as error:
             log.error("Model config %s not reloaded, the current one stays: %s", self.model_config_file, error)
             return
         self.manager.reload_config(config)
