@@ -22,9 +22,11 @@ class ToyModel(tf.Module):
     """Signatures over a constant word → topic-score table, a dense kernel and an image decoder.
 
     ``seed`` draws the table and the kernel, so versions pushed with different seeds answer differently.
+    ``ballast_mb``: a variable of that size, to see a version's memory; ``spin`` runs a loop of ``max(steps)``
+    iterations, to hold a call in flight.
     """
 
-    def __init__(self, seed):
+    def __init__(self, seed, ballast_mb=0):
         rng = np.random.default_rng(seed)
         self.word_ids = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(WORDS, tf.range(len(WORDS), dtype=tf.int64)), default_value=len(WORDS)
@@ -33,6 +35,7 @@ class ToyModel(tf.Module):
         self.word_topic_scores = tf.constant(rng.normal(size=(len(WORDS) + 1, len(TOPICS))), tf.float32)
         self.topics = tf.constant(TOPICS)
         self.kernel = tf.Variable(rng.normal(size=(4, 3)), dtype=tf.float32)
+        self.ballast = tf.Variable(tf.random.stateless_uniform([ballast_mb << 18], seed=[seed, 0]))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def predict_topics(self, texts):
@@ -53,23 +56,28 @@ class ToyModel(tf.Module):
         sizes = tf.map_fn(decoded_size, images, fn_output_signature=tf.int32)
         return {"height": sizes[:, 0], "width": sizes[:, 1]}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
+    def spin(self, steps):
+        def step(index, value):
+            return index + 1, tf.sin(value) + 1.0
 
-def save_toy_model(path, seed, warmup=True):
-    model = ToyModel(seed)
+        start = (tf.constant(0, tf.int64), tf.constant(0.0))
+        _, value = tf.while_loop(lambda index, _: index < tf.reduce_max(steps), step, start)
+        return {"value": tf.fill(tf.shape(steps), value)}
+
+
+def save_toy_model(path, seed, warmup=True, ballast_mb=0):
+    model = ToyModel(seed, ballast_mb)
     signatures = {"serving_default": model.predict_topics, "predict_topics": model.predict_topics}
-    signatures.update(score=model.score, image_size=model.image_size)
+    signatures.update(score=model.score, image_size=model.image_size, spin=model.spin)
     tf.saved_model.save(model, str(path), signatures=signatures)
     if warmup:
         write_warmup_requests(path)
 
 
-def push(model_dir, version, seed=None):
-    """Publish ``version`` as a pusher does: write it into a temporary directory beside it, then rename that."""
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".incoming-{version}-", dir=model_dir))
-    save_toy_model(staging, version if seed is None else seed)
-    return staging.rename(model_dir / str(version))
+def push(model_dir, version, seed=None, **options):
+    """Publish a toy ``version`` as a pusher does (see :func:`publish`); ``options`` go to :func:`save_toy_model`."""
+    return publish(model_dir, version, lambda path: save_toy_model(path, version if seed is None else seed, **options))
 
 
 def png(height, width):
