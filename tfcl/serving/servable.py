@@ -108,7 +108,7 @@ class ServableVersion:
                 )
             if info.dtype == tf.string.as_datatype_enum:
                 for index, item in enumerate(array.ravel()):
-                    if not bytes(item).strip() or not bytes(item).decode("utf-8", "ignore").strip():
+                    if not (item.decode("utf-8", "ignore") if isinstance(item, bytes) else str(item)).strip():
                         raise invalid_argument(f"Input {alias!r} item {index} is an empty or blank string")
         return dict(arrays)
 

@@ -31,7 +31,7 @@ HTTP_STATUS = {
 }
 
 # The graph context TensorFlow appends to an op's error ("\n\t [[{{node decode/DecodeJpeg}}]]", "[Op:...]").
-_GRAPH_CONTEXT = re.compile(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[Op:[^\]]*\]( name: \S*)?")
+_GRAPH_CONTEXT = re.compile(r"\s*\[\[\{\{.*?\}\}\]\]|\s*\[Op:[^\]]*\]( name: \S*)?")
 # A picture decoder's failure on bytes that passed the JPEG/PNG signature check (truncated, corrupt).
 _PICTURE_DECODE_FAILURE = re.compile(r"\{\{node [^}]*Decode(Jpeg|Png|Image)|Invalid (JPEG|PNG) data|jpeg::Uncompress")
 PICTURE_DECODE_MESSAGE = "picture bytes are neither JPEG nor PNG, or are truncated or corrupt"
