@@ -8,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from serving_models import assert_rest_answers_as_grpc
 
 from tfcl.apps.pictures import export_picture_model
 from tfcl.recipes.wclip import build_wclip
@@ -71,12 +72,18 @@ def in_process(version_dir):
 
 
 @pytest.fixture(scope="module")
-def client(version_dir):
-    server = ModelServer(single_model_config(MODEL_NAME, version_dir.parent), port=0, poll_seconds=0.2).start()
+def server(version_dir):
+    config = single_model_config(MODEL_NAME, version_dir.parent)
+    server = ModelServer(config, port=0, rest_api_port=0, poll_seconds=0.2).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
     with ServingClient(server.address, timeout=300) as client:  # first calls trace; slow on a busy machine
         client.wait_until_available(MODEL_NAME, 1)
         yield client
-    server.stop()
 
 
 def test_saved_model_takes_picture_bytes_and_embeds_as_the_keras_model(model, in_process):
@@ -132,7 +139,16 @@ BAD_REQUESTS = {  # (signature, inputs, text the error must contain)
         {"pictures": np.array([QUERY_PICTURES[0], b"GIF89a"], dtype=object)},
         "neither JPEG nor PNG",
     ),
-    "truncated-png": ("posts_for_picture", {"pictures": np.array([QUERY_PICTURES[0][:30]], dtype=object)}, ""),
+    "truncated-png": (
+        "posts_for_picture",
+        {"pictures": np.array([QUERY_PICTURES[0][:30]], dtype=object)},
+        "neither JPEG nor PNG, or are truncated or corrupt",
+    ),
+    "truncated-jpeg": (
+        "embed_picture",
+        {"pictures": np.array([QUERY_PICTURES[1][: len(QUERY_PICTURES[1]) // 2]], dtype=object)},
+        "neither JPEG nor PNG, or are truncated or corrupt",
+    ),
     "empty-batch": ("posts_for_picture", {"pictures": tf.make_tensor_proto([], tf.string)}, "empty batch"),
     "wrong-dtype": ("pictures_for_post", {"texts": np.ones(2, np.float32)}, ""),
 }
@@ -145,5 +161,21 @@ def test_bad_input_gets_invalid_argument(client, case):
         client.predict(MODEL_NAME, inputs, signature_name=signature)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
     assert message in raised.value.details()
+    assert "{{node" not in raised.value.details()  # the documented message, not TensorFlow's graph internals
     # The server still answers afterwards.
     assert client.predict(MODEL_NAME, {"texts": QUERIES})["picture_ids"].shape == (2, K)
+
+
+REST_EXAMPLES = {
+    "embed_picture": {"pictures": np.array(QUERY_PICTURES, dtype=object)},
+    "posts_for_picture": {"pictures": np.array(QUERY_PICTURES, dtype=object)},
+    "pictures_for_post": {"texts": np.array(QUERIES, dtype=object)},
+    "embed_post": {"texts": np.array(QUERIES, dtype=object)},
+    "serving_default": {"texts": np.array(QUERIES, dtype=object)},
+}
+
+
+def test_rest_answers_equal_grpc_for_every_signature_pictures_as_b64(server, client):
+    assert set(REST_EXAMPLES) == set(client.signature_defs(MODEL_NAME, version=1)) - {"__saved_model_init_op"}
+    for signature_name, inputs in REST_EXAMPLES.items():
+        assert_rest_answers_as_grpc(server.rest_address, client, MODEL_NAME, signature_name, inputs, version=1)

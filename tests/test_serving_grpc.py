@@ -253,13 +253,18 @@ def test_server_binds_to_localhost_and_refuses_a_taken_port(model_dir):
 @pytest.mark.skipif("serve" not in COMMANDS, reason="tfcl.cli.COMMANDS does not list 'serve' yet")
 @pytest.mark.parametrize("inherited_sigint", [signal.SIG_DFL, signal.SIG_IGN], ids=["default", "ignored"])
 def test_tfcl_serve_answers_until_interrupted(client, model_dir, inherited_sigint):
-    """Also when its launcher ignores SIGINT (the child inherits that disposition, and Python then keeps it)."""
+    """Also when its launcher ignores SIGINT (the child inherits that disposition, and Python then keeps it).
+
+    The launcher is a Python that sets the disposition and execs ``tfcl serve``: a ``preexec_fn`` would fork this
+    process, whose gRPC threads make a fork unsafe.
+    """
     command = [sys.executable, "-m", "tfcl.cli", "serve", "--model-name", MODEL_NAME, "--model-base-path", model_dir]
+    launcher = "import os, signal, sys; signal.signal(signal.SIGINT, signal.Handlers(int(sys.argv[1]))); "
+    launcher += "os.execv(sys.executable, sys.argv[2:])"
     server = subprocess.Popen(
-        [*map(str, command), "--port", "0"],
+        [sys.executable, "-c", launcher, str(int(inherited_sigint)), *map(str, command), "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited_sigint),
     )
     try:
         banner = server.stdout.readline()

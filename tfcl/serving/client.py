@@ -80,10 +80,14 @@ class ServingClient:
 
     def model_status(self, model_name, version=None, timeout=None):
         """GetModelStatus: ``{version: state name}``, e.g. ``{2: "AVAILABLE", 1: "END"}``."""
+        response = self.model_status_response(model_name, version, timeout)
+        return {status.version: State.Name(status.state) for status in response.model_version_status}
+
+    def model_status_response(self, model_name, version=None, timeout=None):
+        """The ``GetModelStatusResponse`` itself: each version's state, and its load error if any."""
         request = get_model_status_pb2.GetModelStatusRequest()
         _set_model_spec(request.model_spec, model_name, version)
-        response = self._models.GetModelStatus(request, timeout=self._timeout(timeout))
-        return {status.version: State.Name(status.state) for status in response.model_version_status}
+        return self._models.GetModelStatus(request, timeout=self._timeout(timeout))
 
     def wait_until_available(self, model_name, version=None, timeout=60.0, poll_seconds=0.2):
         """Block until ``version`` (default: any version) of the model is AVAILABLE; returns the available versions.
