@@ -45,7 +45,7 @@ MAIN_JOB_WCLIP = {
     "learning_rate": 1e-3,
 }
 # The sample's posts have 11 distinct pictures, so a random ranking puts the right one in the top 5 half the time:
-# the main job blesses on the top 1 (chance about 0.11; MAIN_JOB_WCLIP made 0.94 on the 2000-post sample).
+# the main job blesses on the top 1 (chance about 0.11; measured: benchmarks/results/recipe_choices.md).
 PICTURE_METRIC, PICTURE_THRESHOLD = "t2i_recall@1", 0.5
 SERVING_TIMEOUT = 300  # seconds for a model to load, and for a gRPC call
 
@@ -135,7 +135,7 @@ def prepare_sample(path, posts):
 def run_main_job(args):
     from tfx import v1 as tfx
 
-    from tfcl.recipes.wclip import NoPicturePairs
+    from tfcl.data.post_pictures import NoPicturePairs
     from tfx_pipeline import components
     from tfx_pipeline.pipeline import MODEL_NAME, PICTURE_MODEL_NAME
     from tfx_pipeline.runner import latest_output, run_local
@@ -295,8 +295,7 @@ def print_posts(post_ids, scores, posts_by_id):
 
 def print_picture_answers(client, model_name, eval_posts, posts_by_id, picture_root, top):
     """博文配图片 for the first held-out post with a usable picture, 图片配博文 for that picture (its bytes)."""
-    from tfcl.recipes.image_text import read_pictures
-    from tfcl.recipes.wclip import post_text, resolve_pictures
+    from tfcl.data.post_pictures import post_text, read_pictures, resolve_pictures
 
     found, _ = resolve_pictures(eval_posts, picture_root)
     if not found:
