@@ -40,13 +40,13 @@ def register(recipe: Recipe) -> Recipe:
 def get_recipe(name: str) -> Recipe:
     """The recipe of the method ``name``; ``ValueError`` listing the methods if there is none."""
     if name not in RECIPES:
-        raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(method_names())}.")
+        raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(sorted(method_names()))}.")
     return RECIPES[name]
 
 
 def method_names(inputs: str | None = None) -> list[str]:
-    """The registered methods, sorted; only those whose batches hold ``inputs`` if given."""
-    return sorted(name for name, recipe in RECIPES.items() if inputs in (None, recipe.inputs))
+    """The registered methods in registration order; only those whose batches hold ``inputs`` if given."""
+    return [name for name, recipe in RECIPES.items() if inputs in (None, recipe.inputs)]
 
 
 def wclip_recipe(negatives: str) -> Recipe:

@@ -61,7 +61,11 @@ def fit_and_save(
         *evaluation,  # before TensorBoard, so their metrics are logged
         keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
         CollapseGuard(embedding_dim),
-        *([keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)] if early_stopping else []),
+        *(
+            [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+            if early_stopping
+            else []
+        ),
         *extra_callbacks,
     ]
     history = model.fit(

@@ -13,14 +13,14 @@ IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")  # labelled sets of tfcl.data.ima
 def register(subparsers: argparse._SubParsersAction) -> None:
     from tfcl.registry import RECIPES, method_names
 
-    methods = "\n".join(f"  {name:<8} {RECIPES[name].summary}" for name in method_names())
+    methods = "\n".join(f"  {name:<8} {RECIPES[name].summary}" for name in sorted(method_names()))
     parser = subparsers.add_parser(
         "train",
         help="train a contrastive method (resumes from OUT/backup after an interrupted run)",
         description=f"Train a method and export its served model. Methods:\n{methods}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("method", help=f"one of: {', '.join(method_names())} (`tfcl train list`)")
+    parser.add_argument("method", help=f"one of: {', '.join(sorted(method_names()))} (`tfcl train list`)")
     parser.add_argument(
         "--data",
         default="fashion_mnist",
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int | None:
     from tfcl.strategy import make_strategy
 
     if args.method not in RECIPES:
-        print(f"tfcl train: methods: {', '.join(method_names())}")
+        print(f"tfcl train: methods: {', '.join(sorted(method_names()))}")
         return 0 if args.method == "list" else 2
     recipe = RECIPES[args.method]
     if args.mixed_precision:

@@ -25,7 +25,10 @@ PROMPT_TEMPLATES_ZH = ("一张{}的图片", "{}的图片", "一个{}", "这是{}
 
 
 def retrieval_metrics(
-    image_embeddings: np.ndarray, text_embeddings: np.ndarray, gold: np.ndarray | None = None, ks: Sequence[int] = (1, 5, 10)
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    gold: np.ndarray | None = None,
+    ks: Sequence[int] = (1, 5, 10),
 ) -> dict[str, float]:
     """``{"i2t_recall@k", "i2t_median_rank", "t2i_recall@k", "t2i_median_rank", "pairs"}``.
 
@@ -46,7 +49,9 @@ def retrieval_metrics(
 
 
 def class_embeddings(
-    embed_texts: Callable[[list[str]], np.ndarray], class_names: Sequence[str], templates: Sequence[str] = PROMPT_TEMPLATES_ZH
+    embed_texts: Callable[[list[str]], np.ndarray],
+    class_names: Sequence[str],
+    templates: Sequence[str] = PROMPT_TEMPLATES_ZH,
 ) -> np.ndarray:
     """``[classes, d]``: for each class the L2-normalised mean of its prompts' embeddings (``templates`` filled
     with the class name); ``embed_texts`` maps a list of strings to L2-normalised ``[n, d]``."""
@@ -64,9 +69,10 @@ def zero_shot_accuracy(image_embeddings: np.ndarray, classes: np.ndarray, labels
 
 
 def evaluate_image_text(model: Any, pairs: dict[str, np.ndarray], batch_size: int = 256) -> dict[str, float]:
-    """Retrieval both ways on the held-out pairs of :func:`tfcl.data.images.picture_text_pairs` (:func:`retrieval_metrics`;
-    pairs with the same text count as right answers) and zero-shot accuracy over each source's Chinese category names
-    (``zero_shot_<source>``) of an image–text ``model`` (:class:`tfcl.models.ImageTextModel`)."""
+    """Retrieval both ways on the held-out pairs of :func:`tfcl.data.images.picture_text_pairs`
+    (:func:`retrieval_metrics`; pairs with the same text count as right answers) and zero-shot accuracy over each
+    source's Chinese category names (``zero_shot_<source>``) of an image–text ``model``
+    (:class:`tfcl.models.ImageTextModel`)."""
     held_out = {key: value[pairs["held_out"]] for key, value in pairs.items()}
     images = predict_in_batches(model.embed_images, held_out["image"], batch_size)
     texts = predict_in_batches(model.embed_texts, list(held_out["text"]), batch_size)

@@ -14,6 +14,8 @@ class BYOL(MomentumContrastiveModel):
     Use asymmetric views (``tfcl.augment.byol_augmentation``) and ``total_steps`` for the cosine EMA schedule.
     """
 
+    config_layers = (*MomentumContrastiveModel.config_layers, "predictor")
+
     def __init__(self, encoder, projector, predictor, base_momentum=0.99, total_steps=None, **kwargs):
         super().__init__(encoder, projector, base_momentum=base_momentum, total_steps=total_steps, **kwargs)
         self.predictor = predictor

@@ -15,6 +15,8 @@ class SimSiam(ContrastiveModel):
     ``stop_gradient=False`` removes the stop-gradient, which collapses the representation (the paper's ablation).
     """
 
+    config_layers = (*ContrastiveModel.config_layers, "predictor")
+
     def __init__(self, encoder, projector, predictor, stop_gradient=True, **kwargs):
         super().__init__(encoder, projector, **kwargs)
         self.predictor = predictor

@@ -65,9 +65,7 @@ def build_simcse_model(vocabulary: Sequence[str] | str, args: Mapping[str, Any])
     return model
 
 
-def sentence_dataset(
-    texts: Sequence[str], encoder: TextEncoder, batch_size: int, seed: int = 0
-) -> tf.data.Dataset:
+def sentence_dataset(texts: Sequence[str], encoder: TextEncoder, batch_size: int, seed: int = 0) -> tf.data.Dataset:
     """One epoch of shuffled batches of ``texts``, tokenised in ``tf.data`` (``TextEncoder.tokenize``).
 
     ``batch_size`` is global under a ``tf.distribute`` strategy; the last partial batch is dropped so every
