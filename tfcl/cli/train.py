@@ -4,13 +4,15 @@ checkpoints and resume, then export its served SavedModel."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from tfcl.strategy import STRATEGIES
 
 IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")  # labelled sets of tfcl.data.images.image_splits
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Any) -> None:
+    """Add ``tfcl train`` to the ``tfcl`` sub-command parsers."""
     from tfcl.registry import RECIPES, method_names
 
     methods = "\n".join(f"  {name:<8} {RECIPES[name].summary}" for name in sorted(method_names()))
