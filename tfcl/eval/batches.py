@@ -23,7 +23,7 @@ def predict_in_batches(
     ``ValueError`` if there are no inputs.
     """
     if len(inputs) == 0:
-        raise ValueError("nothing to run on: got no inputs")
+        raise ValueError("nothing to run on: got no inputs (no texts, no pictures)")
     if input_signature is not None:
         function = tf.function(function, input_signature=[input_signature])
     batches = [function(tf.constant(inputs[start : start + batch_size])) for start in range(0, len(inputs), batch_size)]
