@@ -37,7 +37,7 @@ def measure_step_seconds(method, images, batch_size, encoder, clock, steps=30, w
 
     from tfcl.augment import view_dataset
     from tfcl.callbacks import cpu_seconds
-    from tfcl.recipes.image import RECIPES, build_image_model
+    from tfcl.registry import get_recipe
 
     now = time.perf_counter if clock == "wall" else cpu_seconds
     readings = []
@@ -45,11 +45,10 @@ def measure_step_seconds(method, images, batch_size, encoder, clock, steps=30, w
         on_train_batch_begin=lambda batch, logs: readings.append(now()) if batch == warmup else None,
         on_train_end=lambda logs: readings.append(now()),
     )
-    model = build_image_model(method, images.shape[-1], encoder)
+    recipe = get_recipe(method)
+    model = recipe.build_model(images.shape[-1], encoder)
     model.compile(optimizer=keras.optimizers.AdamW(1e-4))
-    dataset = view_dataset(
-        images, RECIPES[method].augmentation(images.shape[1], images.shape[-1]), batch_size, repeat=True
-    )
+    dataset = view_dataset(images, recipe.views(images.shape[1], images.shape[-1]), batch_size, repeat=True)
     model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
     return (readings[1] - readings[0]) / steps
 
@@ -71,17 +70,18 @@ def evaluate(encoder_or_features, train, test):
 def run_method(method, args):
     """Train one method for the budget and evaluate it; returns a result row."""
     from tfcl.data.images import fashion_mnist_arrays
-    from tfcl.recipes.image import RECIPES
-    from tfcl.training import train_image_method
+    from tfcl.recipes.image import train_image_method
+    from tfcl.registry import get_recipe
 
     train, test = fashion_mnist_arrays("train"), fashion_mnist_arrays("test")
-    batch_size = args.batch_size or RECIPES[method].batch_size
+    recipe = get_recipe(method)
+    batch_size = args.batch_size or recipe.batch_size
     step_seconds = measure_step_seconds(method, train[0], batch_size, args.encoder, args.clock)
     steps_per_epoch = len(train[0]) // batch_size
     epochs = max(1, round(args.budget_minutes * 60 / (step_seconds * steps_per_epoch)))
     monitor = (monitor_bank(train), test)
     model, history = train_image_method(
-        method,
+        recipe,
         train,
         out_dir=RESULTS / "runs" / args.name / method,
         epochs=epochs,
@@ -231,17 +231,17 @@ def combine_runs(runs, args):
             else:
                 methods.add(row["method"])
                 rows.append({"batch_size": run.get("batch_size"), **row})  # runs before per-method batches
-    from tfcl.recipes.image import RECIPES
+    from tfcl.registry import method_names
 
-    order = list(RECIPES)
+    order = method_names("images")
     return sorted(rows, key=lambda row: order.index(row["method"]) if "curve" in row else -1)
 
 
 def main():
-    from tfcl.recipes.image import RECIPES
+    from tfcl.registry import method_names
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", default=",".join(RECIPES), help="comma-separated; default: all")
+    parser.add_argument("--methods", default=",".join(method_names("images")), help="comma-separated; default: all")
     parser.add_argument(
         "--budget-minutes", type=float, default=16.0, help="training time per method (16: the README table)"
     )

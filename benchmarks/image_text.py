@@ -55,7 +55,9 @@ def model_options(args):
 def run(args, write):
     from tfcl.data.images import picture_text_pairs
     from tfcl.data.text import bert_chinese_vocab_path
-    from tfcl.recipes.image_text import build_image_text_model, evaluate_image_text, train_image_text
+    from tfcl.eval.image_text import evaluate_image_text
+    from tfcl.recipes.image_text import train_image_text
+    from tfcl.registry import get_recipe
 
     pairs = picture_text_pairs(args.image_size)
     held_out = int(pairs["held_out"].sum())
@@ -73,15 +75,15 @@ def run(args, write):
             "batch_size": None,
             "steps": 0,
             "train_seconds": 0.0,
-            **evaluate_image_text(build_image_text_model("clip", vocabulary, **model_options(args)), pairs),
+            **evaluate_image_text(get_recipe("clip").build_model(vocabulary, **model_options(args)), pairs),
         }
     ]
     for batch_size in args.batch_sizes:
-        for method in ("clip", "wenlan"):
+        for method in args.methods:
             with tempfile.TemporaryDirectory() as out_dir:
                 start = time.perf_counter()
                 model, history = train_image_text(
-                    method,
+                    get_recipe(method),
                     pairs,
                     vocabulary,
                     out_dir,
@@ -156,6 +158,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", type=float, default=240, help="training seconds per trained row")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
+    parser.add_argument(
+        "--methods", nargs="+", default=["clip", "wenlan"], help="image-text entries of tfcl.registry to train"
+    )
     parser.add_argument(
         "--clock",
         choices=("cpu", "wall"),

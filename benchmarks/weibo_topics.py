@@ -122,13 +122,13 @@ def cdtom_results(model, train, queries, vocabulary, clean):
     The scores are those of :class:`tfcl.apps.TopicPredictor` and :class:`tfcl.apps.SimilarPosts` (cosines of the
     document embeddings with the topic keys and the training posts), each set of posts embedded once.
     """
-    from tfcl.apps.weibo import TOPIC_INDEXES, embed_texts, topic_keys
+    from tfcl.apps.weibo import TOPIC_INDEXES, embed_strings, topic_keys
     from tfcl.eval import retrieval
 
     def documents(posts):
-        return embed_texts(model.embed_documents, [post.document for post in posts])
+        return embed_strings(model.embed_documents, [post.document for post in posts])
 
-    names = embed_texts(model.embed_topics, vocabulary)
+    names = embed_strings(model.embed_topics, vocabulary)
     index = documents(train)
     carried = retrieval.multi_hot([post.topics for post in train], vocabulary)
     query_embeddings = documents(queries)

@@ -44,16 +44,16 @@ def train_simclr(data_dir, out_dir, strategy, epochs, steps_per_epoch, batch_siz
     import numpy as np
     import tensorflow as tf
 
-    from tfcl.recipes.image import RECIPES, build_image_model
+    from tfcl.registry import get_recipe
     from tfcl.training import cosine_adamw, fit_and_save
 
     views = np.load(os.path.join(data_dir, "simclr_views.npz"))
     dataset = tf.data.Dataset.from_tensor_slices((views["view_1"], views["view_2"]))
     dataset = dataset.batch(batch_size, drop_remainder=True).repeat()
-    recipe = RECIPES["simclr"]
+    recipe = get_recipe("simclr")
     with strategy.scope():
-        model = build_image_model(
-            "simclr", views["view_1"].shape[-1], synchronized_bn=strategy.num_replicas_in_sync > 1, **TINY_RESNET
+        model = recipe.build_model(
+            views["view_1"].shape[-1], synchronized_bn=strategy.num_replicas_in_sync > 1, **TINY_RESNET
         )
         model.build((None, *views["view_1"].shape[1:]))
         model.compile(optimizer=cosine_adamw(recipe.learning_rate, epochs * steps_per_epoch, recipe.weight_decay))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tfcl import cli
-from tfcl.training import train_image_method
+from tfcl.recipes.image import train_image_method
+from tfcl.registry import get_recipe
 
 OPTIONS = dict(epochs=3, batch_size=16, steps_per_epoch=2, verbose=0, encoder="resnet_cpu", learning_rate=1e-3)
 
@@ -36,7 +37,7 @@ def small_images(n=64, seed=0):
 def interrupted_run(out_dir, after_epochs):
     with pytest.raises(KeyboardInterrupt):
         train_image_method(
-            "simclr", small_images(), out_dir=out_dir, extra_callbacks=[Interrupt(after_epochs)], **OPTIONS
+            get_recipe("simclr"), small_images(), out_dir=out_dir, extra_callbacks=[Interrupt(after_epochs)], **OPTIONS
         )
 
 
@@ -51,7 +52,7 @@ def test_a_truncated_latest_backup_falls_back_to_the_previous_one_and_says_so(tm
     interrupted_run(tmp_path, after_epochs=2)
     truncate_newest_weights(tmp_path)
     with caplog.at_level(logging.WARNING, logger="tfcl.checkpoint"):
-        model, history = train_image_method("simclr", small_images(), out_dir=tmp_path, **OPTIONS)
+        model, history = train_image_method(get_recipe("simclr"), small_images(), out_dir=tmp_path, **OPTIONS)
     assert len(history.history["loss"]) == 2, "resumed after the first epoch, the one the previous backup holds"
     assert int(model.optimizer.iterations.numpy()) == 3 * 2
     assert "cannot be read; resuming from previous (epoch 1)" in caplog.text
@@ -64,7 +65,7 @@ def test_an_unreadable_backup_is_one_line_naming_the_folder_and_how_to_start_ove
     interrupted_run(tmp_path, after_epochs=1)
     truncate_newest_weights(tmp_path)
     with pytest.raises(BackupUnreadable) as raised:
-        train_image_method("simclr", small_images(), out_dir=tmp_path, **OPTIONS)
+        train_image_method(get_recipe("simclr"), small_images(), out_dir=tmp_path, **OPTIONS)
     message = str(raised.value)
     assert "\n" not in message and f"rm -r {tmp_path / 'backup'}" in message
     assert (tmp_path / "backup").exists(), "nothing is deleted for the user"

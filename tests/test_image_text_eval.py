@@ -10,6 +10,7 @@ from text_helpers import require
 from tfcl.data.images import picture_text_pairs
 from tfcl.eval.image_text import PROMPT_TEMPLATES_ZH, class_embeddings, retrieval_metrics, zero_shot_accuracy
 from tfcl.recipes.image_text import pair_ids_of, train_image_text
+from tfcl.registry import get_recipe
 from tfcl.text.tokenizer import BERT_SPECIAL_TOKENS, WEIBO_TOKENS
 
 
@@ -104,7 +105,15 @@ def test_recipe_trains_saves_and_evaluates(method, tmp_path):
         image_size=16, text_length=12, num_layers=1, hidden_dim=16, intermediate_dim=32, projection_dim=8, queue_size=16
     )
     model, history = train_image_text(
-        method, pairs, vocabulary, tmp_path / "run", epochs=2, batch_size=8, steps_per_epoch=3, verbose=0, **tiny
+        get_recipe(method),
+        pairs,
+        vocabulary,
+        tmp_path / "run",
+        epochs=2,
+        batch_size=8,
+        steps_per_epoch=3,
+        verbose=0,
+        **tiny,
     )
     assert model.optimizer.iterations.numpy() == 6 and np.all(np.isfinite(history.history["loss"]))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -80,11 +80,11 @@ def data_dir(tmp_path_factory):
     from tfcl.data import weibo, weibo_ingest
     from tfcl.data.images import image_splits
     from tfcl.data.weibo_sample import write_sample
-    from tfcl.recipes.image import RECIPES
+    from tfcl.registry import get_recipe
 
     data = tmp_path_factory.mktemp("multi_worker_data")
     images = image_splits("mnist_5k")[0][0][: STEPS_PER_EPOCH * BATCH_SIZE]  # one pass per epoch
-    augment = RECIPES["simclr"].augmentation(images.shape[1], images.shape[-1])
+    augment = get_recipe("simclr").views(images.shape[1], images.shape[-1])
     view_1, view_2 = (np.asarray(view) for view in augment(tf.image.convert_image_dtype(images, tf.float32)))
     np.savez(data / "simclr_views.npz", view_1=view_1, view_2=view_2)
 

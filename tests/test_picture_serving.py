@@ -12,6 +12,7 @@ from serving_models import assert_rest_answers_as_grpc
 
 from tfcl.apps.pictures import export_picture_model
 from tfcl.recipes.wclip import build_wclip
+from tfcl.registry import wclip_recipe
 from tfcl.serving import ModelServer, ServingClient, single_model_config
 from tfcl.text.tokenizer import BERT_SPECIAL_TOKENS, WEIBO_TOKENS
 
@@ -46,8 +47,8 @@ QUERY_PICTURES = [picture((200, 40, 40)), picture((40, 40, 200), tf.io.encode_jp
 def model():
     vocabulary = [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join([*POSTS.values(), *QUERIES])))]
     return build_wclip(
+        wclip_recipe("in_batch"),
         vocabulary,
-        "in_batch",
         image_size=SIZE,
         text_length=12,
         num_layers=1,

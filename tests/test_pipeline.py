@@ -20,8 +20,9 @@ from tfx.types import artifact_utils
 
 from tfcl.cli import run as run_command
 from tfcl.data import DatasetNotFoundError, dataset_dir
+from tfcl.data.post_pictures import NOT_FOUND, UNDECODABLE, resolve_pictures
 from tfcl.data.weibo_sample import write_sample
-from tfcl.recipes.wclip import DEAD_LETTERS_FILE, NOT_FOUND, REPORT_FILE, UNDECODABLE, resolve_pictures
+from tfcl.recipes.wclip import DEAD_LETTERS_FILE, REPORT_FILE
 from tfcl.serving.server import complete_versions
 from tfx_pipeline import components
 from tfx_pipeline.pipeline import MODEL_NAME, PICTURE_MODEL_NAME, create_pipeline

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tfcl import callbacks
-from tfcl.training import train_image_method
+from tfcl.recipes.image import train_image_method
+from tfcl.registry import get_recipe
 
 
 class Interrupt(keras.callbacks.Callback):
@@ -40,9 +41,9 @@ def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
         learning_rate=1e-3,
     )
     with pytest.raises(KeyboardInterrupt):
-        train_image_method("simclr", small_images(), extra_callbacks=[Interrupt(epoch=2)], **options)
+        train_image_method(get_recipe("simclr"), small_images(), extra_callbacks=[Interrupt(epoch=2)], **options)
     assert (tmp_path / "backup").exists()
-    model, history = train_image_method("simclr", small_images(), **options)
+    model, history = train_image_method(get_recipe("simclr"), small_images(), **options)
     assert len(history.history["loss"]) == 1, "only the third epoch should remain after resuming"
     assert int(model.optimizer.iterations.numpy()) == 3 * 2
     assert not (tmp_path / "backup").exists(), "a finished run removes its backup"

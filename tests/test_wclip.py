@@ -9,26 +9,22 @@ import pytest
 import tensorflow as tf
 from text_helpers import require
 
+from tfcl.apps.pictures import export_wclip
 from tfcl.data import weibo
-from tfcl.data.weibo_sample import write_sample
-from tfcl.models import CLIP, WenLan
-from tfcl.recipes.wclip import (
-    DEAD_LETTERS_FILE,
-    METRICS_FILE,
+from tfcl.data.post_pictures import (
     NOT_FOUND,
-    REPORT_FILE,
     UNDECODABLE,
     NoPicturePairs,
-    build_wclip,
-    chance_metrics,
-    evaluate_wclip,
-    export_wclip,
     picture_path,
     post_picture_pairs,
     post_text,
-    train_wclip,
-    wclip_batches,
 )
+from tfcl.data.weibo_sample import write_sample
+from tfcl.eval.image_text import chance_metrics
+from tfcl.eval.image_text import evaluate_picture_model as evaluate_wclip
+from tfcl.models import CLIP, WenLan
+from tfcl.recipes.wclip import DEAD_LETTERS_FILE, METRICS_FILE, REPORT_FILE, build_wclip, train_wclip, wclip_batches
+from tfcl.registry import wclip_recipe
 from tfcl.text.tokenizer import BERT_SPECIAL_TOKENS, WEIBO_TOKENS
 
 
@@ -60,9 +56,9 @@ def test_picture_references_resolve_to_local_files_only(tmp_path):
     nothing = post_picture_pairs(posts[:1], tmp_path / "elsewhere")
     assert nothing["pair_ids"].shape == (0, 2) and len(nothing["set_aside"]) == 2
     with pytest.raises(ValueError, match="negatives"):
-        build_wclip(["[PAD]"], negatives="both")
+        wclip_recipe("both")
     with pytest.raises(ValueError, match="image_size must be at least 16"):  # pictures are checked at 16 pixels
-        build_wclip(["[PAD]"], image_size=8)
+        build_wclip(wclip_recipe("in_batch"), ["[PAD]"], image_size=8)
 
 
 COLOURS = {
@@ -128,7 +124,15 @@ def trained(picture_root, tmp_path_factory):
     held_out = colour_posts(6, 900, ["missing.png"])
     out_dir = tmp_path_factory.mktemp("wclip")
     model, history = train_wclip(
-        train, held_out, out_dir, picture_root=str(picture_root), epochs=1, batch_size=8, verbose=0, **TINY
+        wclip_recipe("in_batch"),
+        train,
+        held_out,
+        out_dir,
+        picture_root=str(picture_root),
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        **TINY,
     )
     return {"model": model, "history": history, "out_dir": out_dir, "train": train, "held_out": held_out}
 
@@ -161,7 +165,7 @@ def test_bad_pictures_are_set_aside_with_their_reason_and_counted(trained):
 def test_no_usable_picture_fails_clearly_after_writing_the_dead_letters(picture_root, tmp_path):
     posts = [weibo.WeiboPost(id="1", text="t", document="猫", pictures=("broken.jpg", "missing.png"))]
     with pytest.raises(NoPicturePairs, match="no train post has a usable picture"):
-        train_wclip(posts, [], tmp_path, picture_root=str(picture_root), **TINY)
+        train_wclip(wclip_recipe("in_batch"), posts, [], tmp_path, picture_root=str(picture_root), **TINY)
     assert len((tmp_path / DEAD_LETTERS_FILE).read_text().splitlines()) == 2
     assert json.loads((tmp_path / REPORT_FILE).read_text())["train"]["set_aside"] == {NOT_FOUND: 1, UNDECODABLE: 1}
 
@@ -234,8 +238,8 @@ def sample_pairs(tmp_path_factory):
 def tiny_wclip(pairs, negatives):
     vocabulary = [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join(pairs["text"])))]
     return build_wclip(
+        wclip_recipe(negatives),
         vocabulary,
-        negatives,
         image_size=16,
         text_length=24,
         num_layers=1,

@@ -1,13 +1,16 @@
 """SavedModel export with explicit signatures (TF Serving layout: ``<base>/<model>/<version>/``)."""
 
-import os
-from collections.abc import Callable, Iterable, Mapping
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 
-def image_input(channels):
+def image_input(channels: int) -> tf.TensorSpec:
     """Float images [batch, H, W, channels] in [0, 1]."""
     return tf.TensorSpec([None, None, None, channels], tf.float32, name="images")
 
@@ -16,7 +19,7 @@ TEXT_INPUT = tf.TensorSpec([None], tf.string, name="texts")  # a batch of raw UT
 PICTURE_INPUT = tf.TensorSpec([None], tf.string, name="pictures")  # a batch of encoded JPEG/PNG files
 
 
-def export_encoder(model, path, input_spec):
+def export_encoder(model: keras.Model, path: str | Path, input_spec: tf.TensorSpec) -> str | Path:
     """Export the encoder of ``model`` (a tfcl method, or an encoder itself) alone as a SavedModel.
 
     Signatures ``serving_default`` and ``embed`` (the same function) map ``input_spec`` (:func:`image_input`,
@@ -28,7 +31,7 @@ def export_encoder(model, path, input_spec):
     archive.track(encoder)
 
     @tf.function(input_signature=[input_spec])
-    def embed(inputs):
+    def embed(inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"embedding": tf.math.l2_normalize(encoder(inputs, training=False), axis=-1)}
 
     archive.add_endpoint("serving_default", embed)
@@ -38,8 +41,8 @@ def export_encoder(model, path, input_spec):
 
 
 def write_signatures(
-    path: str | os.PathLike, trackables: Iterable, signatures: Mapping[str, Callable]
-) -> str | os.PathLike:
+    path: str | Path, trackables: Sequence[Any], signatures: Mapping[str, tf.types.experimental.GenericFunction]
+) -> str | Path:
     """One SavedModel at ``path`` of the ``trackables`` (models, modules with indexes) and the ``signatures``
     (``{name: tf.function with an input signature}``), with its warm-up requests (:func:`write_warmup_requests`);
     returns ``path``."""
@@ -56,7 +59,7 @@ def write_signatures(
 WARMUP_REQUESTS = "assets.extra/tf_serving_warmup_requests"  # where TF Serving looks for a version's warm-up
 
 
-def write_warmup_requests(path: str | os.PathLike) -> list[str] | None:
+def write_warmup_requests(path: str | Path) -> list[str] | None:
     """Write ``<path>/assets.extra/tf_serving_warmup_requests``: one ``PredictionLog`` per signature of the
     SavedModel at ``path``, with a one-row request that it answers, for TF Serving (and ``tfcl serve``) to replay
     before the version takes traffic, so that the first real requests do not pay for the first calls.

@@ -14,7 +14,7 @@
   :mod:`tfcl.eval.retrieval` and writes a ``ModelBlessing`` the standard Pusher and ``LatestBlessedModelStrategy``
   read: blessed when the metric clears the threshold and is not below the last blessed model's on the same split.
 * :func:`PictureRetrievalEvaluator` does the same for W-CLIP: post → pictures and picture → posts retrieval on the
-  eval split's (post, picture) pairs (:mod:`tfcl.recipes.wclip`). Both decide and write with :func:`judge`.
+  eval split's (post, picture) pairs (:mod:`tfcl.data.post_pictures`). Both decide and write with :func:`judge`.
 """
 
 import hashlib
@@ -38,9 +38,10 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils, proto_utils
 
-from tfcl.data import weibo, weibo_ingest
+from tfcl.data import post_pictures, weibo, weibo_ingest
 from tfcl.eval import retrieval
-from tfcl.recipes import wclip
+from tfcl.eval.batches import predict_in_batches
+from tfcl.eval.image_text import chance_metrics, evaluate_picture_model
 
 InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
@@ -369,12 +370,14 @@ def evaluate_retrieval(model_dir, queries, index_topics, vocabulary, batch_size=
     saved_model = tf.saved_model.load(model_dir)
     texts = [post.document for post in queries]
     gold = retrieval.multi_hot([post.topics for post in queries], vocabulary)
-    topics, topic_scores = _run_signature(saved_model, "predict_topics", ("topics", "scores"), texts, batch_size)
+    answers = predict_in_batches(lambda batch: saved_model.signatures["predict_topics"](texts=batch), texts, batch_size)
+    topics, topic_scores = answers["topics"], answers["scores"]
     column = {topic.encode("utf-8"): index for index, topic in enumerate(vocabulary)}
     scores = _scatter(topic_scores, [[column[topic] for topic in row] for row in topics], len(vocabulary))
     metrics = retrieval.topic_prediction_metrics(scores, gold)
 
-    post_ids, post_scores = _run_signature(saved_model, "similar_posts", ("post_ids", "scores"), texts, batch_size)
+    answers = predict_in_batches(lambda batch: saved_model.signatures["similar_posts"](texts=batch), texts, batch_size)
+    post_ids, post_scores = answers["post_ids"], answers["scores"]
     neighbours = sorted(set(post_ids.ravel()))  # the index posts returned to some query: the only columns needed
     position = {post_id: index for index, post_id in enumerate(neighbours)}
     similarities = _scatter(post_scores, [[position[post_id] for post_id in row] for row in post_ids], len(neighbours))
@@ -383,14 +386,6 @@ def evaluate_retrieval(model_dir, queries, index_topics, vocabulary, batch_size=
     )
     metrics.update(retrieval.neighbour_precision(similarities, gold, neighbour_topics, k=post_ids.shape[1]))
     return metrics
-
-
-def _run_signature(saved_model, name, output_names, texts, batch_size):
-    signature = saved_model.signatures[name]
-    batches = [
-        signature(texts=tf.constant(texts[start : start + batch_size])) for start in range(0, len(texts), batch_size)
-    ]
-    return [np.concatenate([batch[output].numpy() for batch in batches]) for output in output_names]
 
 
 def _scatter(values, columns, width):
@@ -530,24 +525,25 @@ def PictureRetrievalEvaluator(
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
 ):
     """Bless the W-CLIP ``model`` as :class:`RetrievalEvaluator` blesses CD-TOM's (:func:`judge`), on the
-    post ↔ picture retrieval of the eval split's pairs (:func:`tfcl.recipes.wclip.evaluate_wclip`; ``t2i``: post →
-    pictures, ``i2t``: picture → posts). Relative picture paths are under ``picture_root``. ``metrics.json`` also
-    holds the chance level of each recall (:func:`tfcl.recipes.wclip.chance_metrics`) and the eval split's picture
-    counts (set-aside references by reason).
+    post ↔ picture retrieval of the eval split's pairs (:func:`tfcl.eval.image_text.evaluate_picture_model`;
+    ``t2i``: post → pictures, ``i2t``: picture → posts). Relative picture paths are under ``picture_root``.
+    ``metrics.json`` also holds the chance level of each recall (:func:`tfcl.eval.image_text.chance_metrics`) and
+    the eval split's picture counts (set-aside references by reason).
     """
     posts = split_posts(examples, "eval")
-    pairs = wclip.post_picture_pairs(posts, picture_root)
+    pairs = post_pictures.post_picture_pairs(posts, picture_root)
+    report = post_pictures.pairs_report(pairs, posts)
     if not len(pairs["text"]):
-        raise wclip.NoPicturePairs(f"no eval post has a usable picture: {wclip.pairs_report(pairs, posts)}")
+        raise post_pictures.NoPicturePairs(f"no eval post has a usable picture: {report}")
     judge(
         model,
         baseline_model,
-        lambda model_dir: wclip.evaluate_wclip(model_dir, posts, picture_root),
+        lambda model_dir: evaluate_picture_model(model_dir, posts, picture_root),
         evaluation,
         blessing,
         metric=metric,
         threshold=threshold,
         kind_signature="posts_for_picture",
-        chance=wclip.chance_metrics(wclip.retrieval_entities(pairs)[2]),
-        pictures=wclip.pairs_report(pairs, posts),
+        chance=chance_metrics(post_pictures.retrieval_entities(pairs)[2]),
+        pictures=report,
     )

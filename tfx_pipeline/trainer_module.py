@@ -7,7 +7,8 @@
 * ``top_k`` (answers per query) and ``topic_index`` (the keys of ``predict_topics``, see
   :func:`tfcl.apps.weibo.topic_keys`; built from the posts CD-TOM trained on);
 * ``epochs``, ``batch_size``, ``steps_per_epoch`` and any other keyword of
-  :func:`tfcl.recipes.cdtom.train_cdtom` (model size, learning rate, ...).
+  :func:`tfcl.recipes.cdtom.train_cdtom` (model size, learning rate, ...); batch size, learning rate and weight
+  decay default to the ``cdtom`` entry of :mod:`tfcl.registry`.
 
 The Trainer's standard inputs cannot carry the ExampleGen's ``topic_vocabulary`` artifact, so the vocabulary is
 rebuilt from the train split with the ingestion's own :func:`tfcl.data.weibo_ingest.topic_tables` and the same
@@ -16,16 +17,22 @@ minimum count. TensorBoard logs go to ``fn_args.model_run_dir/logs``; the SavedM
 ``fn_args.serving_model_dir``.
 """
 
+from __future__ import annotations
+
 import collections
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import tensorflow as tf
 
+from tfcl.apps.weibo import TOPIC_INDEX, export_cdtom
 from tfcl.data import weibo_ingest
-from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST, TOPIC_INDEX, export_cdtom, train_cdtom
+from tfcl.data.weibo import WeiboPost
+from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST, train_cdtom
+from tfcl.registry import get_recipe
 from tfcl.strategy import is_chief, make_strategy, task_out_dir
 from tfx_pipeline.components import read_posts
 
@@ -39,7 +46,7 @@ def training_config(custom_config: dict | None, defaults: dict) -> dict:
     return {key: value for key, value in config.items() if not key.startswith(VERTEX_KEY_PREFIX)}
 
 
-def write_topic_vocabulary(posts, min_count, path):
+def write_topic_vocabulary(posts: Sequence[WeiboPost], min_count: int, path: str) -> list[str]:
     """Write the ``topic_vocab.tsv`` the ingestion writes for these train posts; returns its topics."""
     counts = collections.Counter(topic for post in posts for topic in post.topics)
     _, vocabulary = weibo_ingest.topic_tables([(topic, (n, 0)) for topic, n in counts.items()], min_count)
@@ -49,9 +56,15 @@ def write_topic_vocabulary(posts, min_count, path):
     return [line.split("\t")[0] for line in vocabulary.splitlines()]
 
 
-def run_fn(fn_args):
+def run_fn(fn_args: Any) -> None:
     """Train CD-TOM under the configured strategy and export the serving SavedModel."""
-    config = training_config(fn_args.custom_config, DEFAULTS)
+    recipe = get_recipe("cdtom")
+    defaults = {
+        "batch_size": recipe.batch_size,
+        "learning_rate": recipe.learning_rate,
+        "weight_decay": recipe.weight_decay,
+    }
+    config = training_config(fn_args.custom_config, {**DEFAULTS, **defaults})
     strategy = make_strategy(config.pop("strategy"), config.pop("tpu"))
     min_topic_count, top_k, topic_index = (config.pop(key) for key in ("min_topic_count", "top_k", "topic_index"))
     train_files = sorted(file for pattern in fn_args.train_files for file in tf.io.gfile.glob(pattern))

@@ -7,14 +7,24 @@ exact top-k. :func:`export_picture_model` writes both into one SavedModel; pictu
 JPEG/PNG files and are decoded inside it; the indexes (ids and embeddings) travel inside as variables.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import tensorflow as tf
 
-from tfcl.apps.weibo import TEXTS, _NearestEntries, checked_texts, embed_texts
+from tfcl.apps.weibo import NearestEntries, checked_texts, embed_strings
+from tfcl.data.post_pictures import NoPicturePairs, post_text, read_pictures, resolve_pictures
+from tfcl.data.weibo import WeiboPost
 from tfcl.export import PICTURE_INPUT as PICTURES
+from tfcl.export import TEXT_INPUT as TEXTS
 from tfcl.export import write_signatures
 
 
-def checked_pictures(pictures):
+def checked_pictures(pictures: tf.Tensor) -> tf.Tensor:
     """``pictures`` unchanged, or an ``InvalidArgumentError`` if the batch is empty (undecodable bytes fail in the
     picture tower with an ``InvalidArgumentError`` of their own)."""
     check = tf.debugging.assert_greater(tf.size(pictures), 0, message="expects a non-empty batch of pictures")
@@ -22,46 +32,59 @@ def checked_pictures(pictures):
         return tf.identity(pictures)
 
 
-class PicturesForPost(_NearestEntries):
+class PicturesForPost(NearestEntries):
     """博文配图片: the ``k`` pictures of an index whose image embeddings are nearest to a post's text."""
 
-    def __init__(self, model, picture_ids, pictures, k=10, batch_size=64):
+    def __init__(
+        self, model: Any, picture_ids: Sequence[str], pictures: Sequence[bytes], k: int = 10, batch_size: int = 64
+    ) -> None:
         """``pictures``: the encoded bytes of each picture of the index, ``picture_ids`` their names."""
         super().__init__(
-            model, picture_ids, embed_texts(model.embed_images, pictures, batch_size), k, "pictures_for_post"
+            model, picture_ids, embed_strings(model.embed_images, pictures, batch_size), k, "pictures_for_post"
         )
 
     @tf.function(input_signature=[TEXTS])
-    def embed(self, texts):
+    def embed(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         """``{"embedding": [batch, d]}``: the L2-normalised text-tower embedding of each post text."""
         return {"embedding": self.model.embed_texts(checked_texts(texts))}
 
     @tf.function(input_signature=[TEXTS])
-    def pictures_for_post(self, texts):
+    def pictures_for_post(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         picture_ids, scores = self.nearest(texts)
         return {"picture_ids": picture_ids, "scores": scores}
 
 
-class PostsForPicture(_NearestEntries):
+class PostsForPicture(NearestEntries):
     """图片配博文: the ids of the ``k`` posts of an index whose text embeddings are nearest to a picture."""
 
-    def __init__(self, model, post_ids, post_texts, k=10, batch_size=256):
+    def __init__(
+        self, model: Any, post_ids: Sequence[str], post_texts: Sequence[str], k: int = 10, batch_size: int = 256
+    ) -> None:
         super().__init__(
-            model, post_ids, embed_texts(model.embed_texts, post_texts, batch_size), k, "posts_for_picture"
+            model, post_ids, embed_strings(model.embed_texts, post_texts, batch_size), k, "posts_for_picture"
         )
 
     @tf.function(input_signature=[PICTURES])
-    def embed(self, pictures):
+    def embed(self, pictures: tf.Tensor) -> dict[str, tf.Tensor]:
         """``{"embedding": [batch, d]}``: the L2-normalised image-tower embedding of each encoded picture."""
         return {"embedding": self.model.embed_images(checked_pictures(pictures))}
 
     @tf.function(input_signature=[PICTURES])
-    def posts_for_picture(self, pictures):
+    def posts_for_picture(self, pictures: tf.Tensor) -> dict[str, tf.Tensor]:
         post_ids, scores = self.nearest(pictures)
         return {"post_ids": post_ids, "scores": scores}
 
 
-def export_picture_model(model, picture_ids, pictures, post_ids, post_texts, path, k=10, batch_size=64):
+def export_picture_model(
+    model: Any,
+    picture_ids: Sequence[str],
+    pictures: Sequence[bytes],
+    post_ids: Sequence[str],
+    post_texts: Sequence[str],
+    path: str,
+    k: int = 10,
+    batch_size: int = 64,
+) -> str:
     """Write one SavedModel serving a W-CLIP ``model`` (:class:`tfcl.models.CLIP` or :class:`~tfcl.models.WenLan`);
     returns ``path``.
 
@@ -89,3 +112,32 @@ def export_picture_model(model, picture_ids, pictures, post_ids, post_texts, pat
             "embed_picture": posts_for_picture.embed,
         },
     )
+
+
+def export_wclip(
+    model: Any, posts: Iterable[WeiboPost], path: str, picture_root: str | None = None, k: int = 10
+) -> str:
+    """Write the picture SavedModel of a trained W-CLIP (:func:`export_picture_model`); returns ``path``. Its
+    picture index: the usable pictures of ``posts`` (ids: their references; set-aside ones left out); its post
+    index: ``posts`` (ids, :func:`tfcl.data.post_pictures.post_text`)."""
+    posts = list(posts)
+    pictures = {ref: file for _, ref, file in resolve_pictures(posts, picture_root)[0]}
+    if not pictures:
+        raise NoPicturePairs("no post has a usable picture: the picture index would be empty")
+    return export_picture_model(
+        model,
+        list(pictures),
+        read_pictures(pictures.values()),
+        [post.id for post in posts],
+        [post_text(post) for post in posts],
+        path,
+        k,
+    )
+
+
+def export_image_text(model: Any, pairs: dict[str, np.ndarray], path: str, k: int = 10) -> str:
+    """The served picture model (:func:`export_picture_model`) of a CLIP or WenLan trained on
+    :func:`tfcl.data.images.picture_text_pairs`, indexing every pair of ``pairs``: pictures by their files' bytes,
+    texts by the same id (``source:file name``)."""
+    ids = [f"{source}:{Path(file).name}" for source, file in zip(pairs["source"], pairs["path"])]
+    return export_picture_model(model, ids, read_pictures(pairs["path"]), ids, list(pairs["text"]), path, k)

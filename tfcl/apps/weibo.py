@@ -8,40 +8,44 @@ writes both into one SavedModel whose signatures take raw strings; the vocabular
 travel inside it as variables.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
+from tfcl.data.weibo import WeiboPost
+from tfcl.eval.batches import predict_in_batches
 from tfcl.eval.retrieval import multi_hot
+from tfcl.export import TEXT_INPUT as TEXTS
 from tfcl.export import write_signatures
+from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST
 
-TEXTS = tf.TensorSpec([None], tf.string, name="texts")
 TOPIC_INDEXES = ("name", "centroid", "combined")
+TOPIC_INDEX = "combined"  # the topic keys of an exported CD-TOM (:func:`topic_keys`)
 
 
-def embed_texts(embed, texts, batch_size=256):
-    """``embed`` (strings → L2-normalised ``[n, d]``) over ``texts`` in batches, as a float32 array."""
-    if len(texts) == 0:
-        raise ValueError("nothing to embed: got no texts")
-    embed = tf.function(embed, input_signature=[TEXTS])
-    return np.concatenate(
-        [
-            embed(tf.constant(list(texts[start : start + batch_size]), tf.string)).numpy()
-            for start in range(0, len(texts), batch_size)
-        ]
-    )
+def embed_strings(
+    embed: Callable[[tf.Tensor], tf.Tensor], strings: Sequence[str] | Sequence[bytes], batch_size: int = 256
+) -> np.ndarray:
+    """``embed`` (a ``[batch]`` string tensor → L2-normalised ``[n, d]``) over ``strings`` (texts, or encoded
+    pictures) in batches, traced once, as a float32 array (:func:`tfcl.eval.batches.predict_in_batches`)."""
+    return predict_in_batches(embed, strings, batch_size, input_signature=TEXTS)
 
 
-def checked_texts(texts):
+def checked_texts(texts: tf.Tensor) -> tf.Tensor:
     """``texts`` unchanged, or an ``InvalidArgumentError`` naming the problem if the batch is empty."""
     check = tf.debugging.assert_greater(tf.size(texts), 0, message="expects a non-empty batch of post texts")
     with tf.control_dependencies([check]):
         return tf.identity(texts)
 
 
-class _NearestEntries(tf.Module):
+class NearestEntries(tf.Module):
     """Exact top-k of post texts against fixed ``entries`` (names) with L2-normalised ``embeddings``."""
 
-    def __init__(self, model, entries, embeddings, k, name):
+    def __init__(self, model: Any, entries: Sequence[str], embeddings: np.ndarray, k: int, name: str) -> None:
         super().__init__(name=name)
         if len(entries) != len(embeddings):
             raise ValueError(f"{len(entries)} entries but {len(embeddings)} embeddings")
@@ -53,28 +57,33 @@ class _NearestEntries(tf.Module):
         self.k = min(k, len(entries))
 
     @tf.function(input_signature=[TEXTS])
-    def embed(self, texts):
+    def embed(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         """``{"embedding": [batch, d]}``: the L2-normalised document embedding of each text."""
         return {"embedding": self.model.embed_documents(checked_texts(texts))}
 
     @tf.function(input_signature=[TEXTS])
-    def score(self, texts):
+    def score(self, texts: tf.Tensor) -> tf.Tensor:
         """``[batch, entries]`` cosine of each text with every entry."""
         return tf.matmul(self.embed(texts)["embedding"], self.embeddings, transpose_b=True)
 
     @tf.function(input_signature=[TEXTS])
-    def nearest(self, texts):
+    def nearest(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``(entries [batch, k] string, scores [batch, k] float)``, best first."""
         top = tf.math.top_k(self.score(texts), k=self.k)
         return tf.gather(self.entries, top.indices), top.values
 
-    def __call__(self, texts):
+    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`nearest` for a list of Python strings: ``(entries [batch, k] str array, scores [batch, k])``."""
         entries, scores = self.nearest(tf.constant(texts, tf.string))
         return np.char.decode(entries.numpy().astype(np.bytes_), "utf-8"), scores.numpy()
 
 
-def topic_keys(name_embeddings, document_embeddings=None, document_topics=None, index="name"):
+def topic_keys(
+    name_embeddings: np.ndarray,
+    document_embeddings: np.ndarray | None = None,
+    document_topics: np.ndarray | None = None,
+    index: str = "name",
+) -> np.ndarray:
     """``[topics, d]`` L2-normalised keys a post's document embedding is matched against to predict its topics.
 
     Args:
@@ -97,46 +106,65 @@ def topic_keys(name_embeddings, document_embeddings=None, document_topics=None, 
     return keys / np.linalg.norm(keys, axis=1, keepdims=True)
 
 
-class TopicPredictor(_NearestEntries):
+class TopicPredictor(NearestEntries):
     """博文预测话题: the ``k`` topics of ``topics`` whose keys (:func:`topic_keys`) are nearest to a post's text.
 
     ``index`` other than ``"name"`` builds the keys from ``documents`` (texts of labelled posts) and
     ``document_topics`` (each one's topics; those outside ``topics`` are ignored).
     """
 
-    def __init__(self, model, topics, k=10, batch_size=256, index="name", documents=(), document_topics=()):
-        names = embed_texts(model.embed_topics, topics, batch_size)
+    def __init__(
+        self,
+        model: Any,
+        topics: Sequence[str],
+        k: int = 10,
+        batch_size: int = 256,
+        index: str = "name",
+        documents: Sequence[str] = (),
+        document_topics: Sequence[Sequence[str]] = (),
+    ) -> None:
+        names = embed_strings(model.embed_topics, topics, batch_size)
         embeddings, carried = None, None
         if index != "name":
-            embeddings = embed_texts(model.embed_documents, documents, batch_size)
+            embeddings = embed_strings(model.embed_documents, documents, batch_size)
             carried = multi_hot(document_topics, topics)
         super().__init__(model, topics, topic_keys(names, embeddings, carried, index), k, "topic_predictor")
 
     @tf.function(input_signature=[TEXTS])
-    def predict_topics(self, texts):
+    def predict_topics(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         topics, scores = self.nearest(texts)
         return {"topics": topics, "scores": scores}
 
 
-class SimilarPosts(_NearestEntries):
+class SimilarPosts(NearestEntries):
     """找相似博文: the ids of the ``k`` posts of an index whose document embeddings are nearest to a post's text.
 
     A text that is in the index finds itself first (cosine 1).
     """
 
-    def __init__(self, model, post_ids, post_texts, k=10, batch_size=256):
-        embeddings = embed_texts(model.embed_documents, post_texts, batch_size)
+    def __init__(
+        self, model: Any, post_ids: Sequence[str], post_texts: Sequence[str], k: int = 10, batch_size: int = 256
+    ) -> None:
+        embeddings = embed_strings(model.embed_documents, post_texts, batch_size)
         super().__init__(model, post_ids, embeddings, k, "similar_posts")
 
     @tf.function(input_signature=[TEXTS])
-    def similar_posts(self, texts):
+    def similar_posts(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         post_ids, scores = self.nearest(texts)
         return {"post_ids": post_ids, "scores": scores}
 
 
 def export_weibo_model(
-    model, topics, post_ids, post_texts, path, k=10, batch_size=256, topic_index="name", post_topics=()
-):
+    model: Any,
+    topics: Sequence[str],
+    post_ids: Sequence[str],
+    post_texts: Sequence[str],
+    path: str,
+    k: int = 10,
+    batch_size: int = 256,
+    topic_index: str = "name",
+    post_topics: Sequence[Sequence[str]] = (),
+) -> str:
     """Write one SavedModel serving a CD-TOM ``model`` on raw strings; returns ``path``.
 
     Signatures (input ``texts``: ``[batch]`` UTF-8 post texts, a non-empty batch):
@@ -161,4 +189,34 @@ def export_weibo_model(
             "embed_post": similar_posts.embed,
             "similar_posts": similar_posts.similar_posts,
         },
+    )
+
+
+def export_cdtom(
+    model: Any,
+    train_posts: Sequence[WeiboPost],
+    topics: Sequence[str],
+    path: str,
+    topic_index: str = TOPIC_INDEX,
+    k: int = 10,
+    max_topics_per_post: int = MAX_TOPICS_PER_POST,
+) -> str:
+    """Write the Weibo SavedModel of a trained CD-TOM (:func:`export_weibo_model`); returns ``path``.
+
+    The similar-post index holds the ``train_posts`` (:class:`tfcl.data.weibo.WeiboPost`) with a document; the
+    topic keys come from the ones CD-TOM trains on (tag spam, over ``max_topics_per_post`` topics, is left out
+    here too).
+    """
+    index = [post for post in train_posts if post.document]
+    known = set(topics)
+    trained_on = [post.topics if len(known.intersection(post.topics)) <= max_topics_per_post else () for post in index]
+    return export_weibo_model(
+        model,
+        topics,
+        [post.id for post in index],
+        [post.document for post in index],
+        path,
+        k=k,
+        topic_index=topic_index,
+        post_topics=trained_on,
     )

@@ -1,11 +1,16 @@
 """``tfcl eval knn|linear``: evaluate a trained model's frozen encoder on its image data set."""
 
+from __future__ import annotations
+
+import argparse
 import json
+from typing import Any
 
 from tfcl.cli.train import IMAGE_DATASETS
 
 
-def register(subparsers):
+def register(subparsers: Any) -> None:
+    """Add ``tfcl eval`` to the ``tfcl`` sub-command parsers."""
     parser = subparsers.add_parser("eval", help="evaluate a trained model's frozen encoder (kNN or linear probe)")
     parser.add_argument("protocol", choices=("knn", "linear"))
     parser.add_argument("--model", required=True, help="a model.keras written by `tfcl train`")
@@ -17,7 +22,7 @@ def register(subparsers):
     parser.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     import keras
 
     import tfcl.models  # noqa: F401  (registers the model classes for deserialisation)

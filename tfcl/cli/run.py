@@ -12,12 +12,16 @@ for the posts of its picture, sent as bytes (图片配博文), prints the answer
 unchanged inputs, the pipeline re-uses its cached results. ``--no-pictures`` leaves the W-CLIP branch out.
 """
 
+from __future__ import annotations
+
+import argparse
 import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from tfcl.strategy import STRATEGIES
 
@@ -47,12 +51,13 @@ MAIN_JOB_WCLIP = {
     "learning_rate": 1e-3,
 }
 # The sample's posts have 11 distinct pictures, so a random ranking puts the right one in the top 5 half the time:
-# the main job blesses on the top 1 (chance about 0.11; MAIN_JOB_WCLIP made 0.94 on the 2000-post sample).
+# the main job blesses on the top 1 (chance about 0.11; measured: benchmarks/results/recipe_choices.md).
 PICTURE_METRIC, PICTURE_THRESHOLD = "t2i_recall@1", 0.5
 SERVING_TIMEOUT = 300  # seconds for a model to load, and for a gRPC call
 
 
-def register(subparsers):
+def register(subparsers: Any) -> None:
+    """Add ``tfcl run`` and ``tfcl pipeline`` to the ``tfcl`` sub-command parsers."""
     run = subparsers.add_parser(
         "run",
         help="the main job: the TFX pipeline on the sample corpus, then TF Serving queried over gRPC",
@@ -133,7 +138,7 @@ def register(subparsers):
     compile_parser.set_defaults(run=run_compile)
 
 
-def prepare_sample(path, posts):
+def prepare_sample(path: str, posts: int) -> None:
     """Write the sample corpus to ``path`` unless it already holds those bytes (an unchanged file keeps its
     modification time, so the ExampleGen's input fingerprint and the pipeline's cache still match)."""
     from tfcl.data.weibo_sample import sample_lines
@@ -145,10 +150,11 @@ def prepare_sample(path, posts):
             file.write(content)
 
 
-def run_main_job(args):
+def run_main_job(args: argparse.Namespace) -> int | None:
+    """``tfcl run``: the pipeline on the sample corpus (or ``--input``), then the served models queried."""
     from tfx import v1 as tfx
 
-    from tfcl.recipes.wclip import NoPicturePairs
+    from tfcl.data.post_pictures import NoPicturePairs
     from tfx_pipeline import components
     from tfx_pipeline.pipeline import MODEL_NAME, PICTURE_MODEL_NAME
     from tfx_pipeline.runner import latest_output, run_local
@@ -231,7 +237,8 @@ def stderr_to(path: str) -> Iterator[None]:
             os.close(saved)
 
 
-def decision(blessing):
+def decision(blessing: Any) -> str:
+    """How a ``ModelBlessing`` artifact decided, in words."""
     return (
         "blessed and pushed"
         if blessing.get_int_custom_property("blessed")
@@ -239,7 +246,7 @@ def decision(blessing):
     )
 
 
-def print_picture_summary(metadata_path):
+def print_picture_summary(metadata_path: str) -> None:
     """The W-CLIP branch's picture counts (set-aside references by reason) and evaluation, against chance."""
     from tfx import v1 as tfx
 
@@ -272,7 +279,14 @@ def print_picture_summary(metadata_path):
     )
 
 
-def query_served_models(model_bases, queries, eval_posts, posts_by_id, picture_root, top):
+def query_served_models(
+    model_bases: Mapping[str, str],
+    queries: Sequence[str],
+    eval_posts: Sequence[Any],
+    posts_by_id: Mapping[str, Any],
+    picture_root: str,
+    top: int,
+) -> None:
     """Serve the models of ``model_bases`` (``{name: base}``) with one embedded TF Serving and print, over gRPC,
     the topics and similar posts of ``queries``, and the pictures of a held-out post and the posts of its picture."""
     from tensorflow_serving.config import model_server_config_pb2
@@ -303,7 +317,10 @@ def query_served_models(model_bases, queries, eval_posts, posts_by_id, picture_r
             print_picture_answers(client, PICTURE_MODEL_NAME, eval_posts, posts_by_id, picture_root, top)
 
 
-def print_topic_answers(client, model_name, queries, posts_by_id, top):
+def print_topic_answers(
+    client: Any, model_name: str, queries: Sequence[str], posts_by_id: Mapping[str, Any], top: int
+) -> None:
+    """The topics and the similar posts the served CD-TOM gives for each query."""
     topics = client.predict(model_name, {"texts": queries}, signature_name="predict_topics")
     similar = client.predict(model_name, {"texts": queries}, signature_name="similar_posts")
     for row, query in enumerate(queries):
@@ -319,16 +336,23 @@ def print_topic_answers(client, model_name, queries, posts_by_id, top):
         print_posts(similar["post_ids"][row][:top], similar["scores"][row][:top], posts_by_id)
 
 
-def print_posts(post_ids, scores, posts_by_id):
+def print_posts(post_ids: Sequence[bytes], scores: Sequence[float], posts_by_id: Mapping[str, Any]) -> None:
+    """One line per answered post: score, id, text."""
     for post_id, score in zip(post_ids, scores):
         post = posts_by_id.get(post_id.decode())
         print(f"    {score:.3f} {post_id.decode()} {post.text if post else ''}")
 
 
-def print_picture_answers(client, model_name, eval_posts, posts_by_id, picture_root, top):
+def print_picture_answers(
+    client: Any,
+    model_name: str,
+    eval_posts: Sequence[Any],
+    posts_by_id: Mapping[str, Any],
+    picture_root: str,
+    top: int,
+) -> None:
     """博文配图片 for the first held-out post with a usable picture, 图片配博文 for that picture (its bytes)."""
-    from tfcl.recipes.image_text import read_pictures
-    from tfcl.recipes.wclip import post_text, resolve_pictures
+    from tfcl.data.post_pictures import post_text, read_pictures, resolve_pictures
 
     found, _ = resolve_pictures(eval_posts, picture_root)
     if not found:
@@ -348,7 +372,7 @@ def print_picture_answers(client, model_name, eval_posts, posts_by_id, picture_r
     print_posts(posts["post_ids"][0][:top], posts["scores"][0][:top], posts_by_id)
 
 
-def run_compile(args):
+def run_compile(args: argparse.Namespace) -> None:
     from tfx_pipeline.pipeline import vertex_training_job
     from tfx_pipeline.runner import compile_kubeflow_v2
 

@@ -1,7 +1,10 @@
 """Frozen-encoder evaluation protocols. Each takes features and labels and returns an :class:`EvalResult`
 that names its protocol, so numbers from different protocols are never confused."""
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any
 
 import keras
 import numpy as np
@@ -13,11 +16,11 @@ class EvalResult:
     protocol: str
     top1: float
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.protocol}: top-1 {100 * self.top1:.2f}%"
 
 
-def extract_features(encoder, images, batch_size=512):
+def extract_features(encoder: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Encoder outputs for an array of images (uint8 in [0, 255] or float in [0, 1]) as a float32 array."""
     images = np.asarray(images)
     if images.dtype == np.uint8:
@@ -25,7 +28,15 @@ def extract_features(encoder, images, batch_size=512):
     return keras.ops.convert_to_numpy(encoder.predict(images, batch_size=batch_size, verbose=0)).astype(np.float32)
 
 
-def knn(train_features, train_labels, test_features, test_labels, k=20, temperature=0.1, chunk_size=1024):
+def knn(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    k: int = 20,
+    temperature: float = 0.1,
+    chunk_size: int = 1024,
+) -> EvalResult:
     """Weighted cosine kNN (Wu et al. 2018): each of the k nearest training features votes exp(cos / T)."""
     train_features, test_features = np.float32(train_features), np.float32(test_features)
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
@@ -44,16 +55,16 @@ def knn(train_features, train_labels, test_features, test_labels, k=20, temperat
 
 
 def linear_probe(
-    train_features,
-    train_labels,
-    test_features,
-    test_labels,
-    epochs=30,
-    min_steps=1000,
-    batch_size=512,
-    learning_rate=1e-3,
-    seed=0,
-):
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    epochs: int = 30,
+    min_steps: int = 1000,
+    batch_size: int = 512,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> EvalResult:
     """Softmax regression on standardised frozen features (Adam, ``epochs`` epochs but at least ``min_steps``
     steps); reports test top-1."""
     train_features, test_features = np.float32(train_features), np.float32(test_features)
@@ -79,7 +90,13 @@ def linear_probe(
 PROTOCOLS = {"knn": knn, "linear": linear_probe}
 
 
-def evaluate_encoder(encoder, train, test, protocol="knn", **protocol_kwargs):
+def evaluate_encoder(
+    encoder: keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    protocol: str = "knn",
+    **protocol_kwargs: Any,
+) -> EvalResult:
     """Run a protocol on ``train``/``test`` = (images, labels) arrays through the frozen ``encoder``."""
     train_features = extract_features(encoder, train[0])
     test_features = extract_features(encoder, test[0])

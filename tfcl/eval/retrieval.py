@@ -15,12 +15,17 @@ numbers. Topics are multi-hot boolean matrices ``[posts, topics]`` over a topic 
   document cosine for similar posts.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 
-def multi_hot(topic_lists, vocabulary):
+def multi_hot(topic_lists: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> np.ndarray:
     """``[len(topic_lists), len(vocabulary)]`` bool: which vocabulary topics each post carries (others ignored)."""
     index = {topic: i for i, topic in enumerate(vocabulary)}
     matrix = np.zeros((len(topic_lists), len(vocabulary)), bool)
@@ -29,7 +34,7 @@ def multi_hot(topic_lists, vocabulary):
     return matrix
 
 
-def topic_ranks(scores, gold):
+def topic_ranks(scores: np.ndarray, gold: np.ndarray) -> np.ndarray:
     """1-based rank of each post's best-ranked gold topic among all topics; ties count against the gold topic.
 
     Args:
@@ -45,7 +50,7 @@ def topic_ranks(scores, gold):
     return 1 + np.sum(~gold & (scores >= best_gold), axis=1)
 
 
-def topic_prediction_metrics(scores, gold, ks=(1, 5)):
+def topic_prediction_metrics(scores: np.ndarray, gold: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
     """``{"hit@k" for k in ks, "mrr", "posts"}`` of :func:`topic_ranks`."""
     ranks = topic_ranks(scores, gold)
     return {
@@ -55,7 +60,13 @@ def topic_prediction_metrics(scores, gold, ks=(1, 5)):
     }
 
 
-def neighbour_precision(similarities, query_topics, index_topics, k=10, exclude=None):
+def neighbour_precision(
+    similarities: np.ndarray,
+    query_topics: np.ndarray,
+    index_topics: np.ndarray,
+    k: int = 10,
+    exclude: np.ndarray | None = None,
+) -> dict[str, float]:
     """``{"precision@k", "queries"}``: mean share of each query's ``k`` most similar index posts sharing a topic.
 
     Args:
@@ -75,23 +86,25 @@ def neighbour_precision(similarities, query_topics, index_topics, k=10, exclude=
     return {f"precision@{k}": float(hits.mean()), "queries": int(len(hits))}
 
 
-def char_tfidf(documents, ngram_range=(1, 2)):
+def char_tfidf(documents: Sequence[str], ngram_range: tuple[int, int] = (1, 2)) -> TfidfVectorizer:
     """A TF-IDF vectorizer of character n-grams (sublinear tf, rows L2-normalised) fitted on ``documents``."""
     return TfidfVectorizer(analyzer="char", ngram_range=ngram_range, sublinear_tf=True).fit(documents)
 
 
-def tfidf_centroid_scores(vectorizer, train_documents, train_topics, documents):
+def tfidf_centroid_scores(
+    vectorizer: TfidfVectorizer, train_documents: Sequence[str], train_topics: np.ndarray, documents: Sequence[str]
+) -> Any:
     """``[documents, topics]`` cosine between each document and each topic's centroid of training documents."""
     train_topics = np.asarray(train_topics, np.float64)
     centroids = normalize(train_topics.T @ vectorizer.transform(train_documents))  # [topics, features]
     return vectorizer.transform(documents) @ centroids.T
 
 
-def tfidf_name_scores(vectorizer, topic_names, documents):
+def tfidf_name_scores(vectorizer: TfidfVectorizer, topic_names: Sequence[str], documents: Sequence[str]) -> np.ndarray:
     """``[documents, topics]`` cosine between each document and the topic's name (the hashtag text itself)."""
     return (vectorizer.transform(documents) @ vectorizer.transform(topic_names).T).toarray()
 
 
-def tfidf_similarities(vectorizer, queries, index):
+def tfidf_similarities(vectorizer: TfidfVectorizer, queries: Sequence[str], index: Sequence[str]) -> Any:
     """``[queries, index]`` cosine between documents."""
     return (vectorizer.transform(queries) @ vectorizer.transform(index).T).toarray()

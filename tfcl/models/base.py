@@ -24,7 +24,12 @@ class ContrastiveModel(keras.Model):
 
     Gradients are computed on ``loss / num_replicas`` so that the optimizer's cross-replica sum equals the
     gradient of the global-batch loss; losses gather negatives across replicas themselves.
+
+    ``config_layers`` names the constructor arguments that are layers (serialised in :meth:`get_config`); a
+    subclass with more of them extends it.
     """
+
+    config_layers = ("encoder", "projector")
 
     def __init__(self, encoder: keras.Model, projector: keras.layers.Layer, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -93,7 +98,7 @@ class ContrastiveModel(keras.Model):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ContrastiveModel:
         config = dict(config)
-        for key in ("encoder", "projector", "predictor"):
+        for key in cls.config_layers:
             if key in config:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

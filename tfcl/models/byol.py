@@ -19,6 +19,8 @@ class BYOL(MomentumContrastiveModel):
     Use asymmetric views (``tfcl.augment.byol_augmentation``) and ``total_steps`` for the cosine EMA schedule.
     """
 
+    config_layers = (*MomentumContrastiveModel.config_layers, "predictor")
+
     def __init__(
         self,
         encoder: keras.Model,

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tfcl.models.base import ContrastiveModel
 
 
-def _target_copy(layer: keras.layers.Layer) -> keras.layers.Layer:
+def target_copy(layer: keras.Layer) -> keras.Layer:
     """A layer named ``target_<name>`` with ``layer``'s configuration and its own, newly created variables."""
     config = keras.saving.serialize_keras_object(layer)
     config["config"]["name"] = f"target_{layer.name}"
@@ -43,8 +43,8 @@ class MomentumContrastiveModel(ContrastiveModel):
         super().__init__(encoder, projector, **kwargs)
         self.base_momentum = base_momentum
         self.total_steps = total_steps
-        self.target_encoder = _target_copy(encoder)
-        self.target_projector = _target_copy(projector)
+        self.target_encoder = target_copy(encoder)
+        self.target_projector = target_copy(projector)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)

@@ -20,6 +20,8 @@ class SimSiam(ContrastiveModel):
     ``stop_gradient=False`` removes the stop-gradient, which collapses the representation (the paper's ablation).
     """
 
+    config_layers = (*ContrastiveModel.config_layers, "predictor")
+
     def __init__(
         self,
         encoder: keras.Model,

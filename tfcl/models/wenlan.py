@@ -11,15 +11,8 @@ import tensorflow as tf
 from tfcl.losses.wenlan import wenlan_loss
 from tfcl.models.image_text import ImageTextModel
 from tfcl.models.moco import add_queue, enqueue
-from tfcl.models.momentum import MomentumContrastiveModel, _target_copy
+from tfcl.models.momentum import MomentumContrastiveModel, target_copy
 from tfcl.text import TextEncoder
-
-
-def _target_text_tower(tower: TextEncoder) -> TextEncoder:
-    """A momentum copy of a :class:`TextEncoder`: its own BERT weights, the online tower's tokenizer (no weights)."""
-    return TextEncoder(
-        tower.preprocessor, _target_copy(tower.backbone), pooling=tower.pooling, name=f"target_{tower.name}"
-    )
 
 
 @keras.saving.register_keras_serializable(package="tfcl")
@@ -56,8 +49,11 @@ class WenLan(ImageTextModel, MomentumContrastiveModel):
         )
         self.temperature = temperature
         self.queue_size = queue_size
-        self.target_text_encoder = _target_text_tower(text_encoder)
-        self.target_text_projector = _target_copy(text_projector)
+        # its own BERT weights, the online tower's tokenizer (no weights)
+        self.target_text_encoder = text_encoder.with_backbone(
+            target_copy(text_encoder.backbone), name=f"target_{text_encoder.name}"
+        )
+        self.target_text_projector = target_copy(text_projector)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         super().build(input_shape)

@@ -1,1 +1,2 @@
-"""Recipes: a method's model, views and training defaults, by name (used by the CLI and the benchmarks)."""
+"""Recipes: how each kind of method is built, fed and trained (:class:`~tfcl.recipes.base.Recipe`); the methods
+themselves, by name, are the entries of :mod:`tfcl.registry`."""

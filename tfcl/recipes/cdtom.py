@@ -8,34 +8,37 @@ minimum count are not trained on).
 Posts with several topics give one training pair per (post, vocabulary topic): every topic learns from every post
 that carries it, and ``topic_ids`` lists the post's other topics so that they are not negatives for that post's
 pairs (nor its document for their topics) when they meet in a batch. Posts with more than
-``max_topics_per_post`` vocabulary topics are left out as tag spam (on the real 2020-03-18 day, a few hundred posts
-stuff 10 to 65 hashtags), as are posts whose document is empty.
+``max_topics_per_post`` vocabulary topics are left out as tag spam (what the real data shows:
+``benchmarks/results/recipe_choices.md``), as are posts whose document is empty.
 """
 
-import json
+from __future__ import annotations
+
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
 
-from tfcl.apps.weibo import export_weibo_model
-from tfcl.callbacks import CollapseGuard
 from tfcl.data import weibo
 from tfcl.heads import MLPHead
 from tfcl.models.cdtom import CDTOM
+from tfcl.recipes.base import Recipe, Trained, TrainSettings
 from tfcl.text import TextEncoder, learn_vocabulary
-from tfcl.training import cosine_adamw
+from tfcl.training import cosine_adamw, fit_and_save
 
 MAX_TOPICS_PER_POST = 5
-TOPIC_INDEX = "combined"  # the topic keys of the exported model (tfcl.apps.weibo.topic_keys)
 
 
-def read_topic_vocabulary(path):
+def read_topic_vocabulary(path: str | Path) -> list[str]:
     """The topics of a ``topic<TAB>count`` vocabulary file, in file order (the order of the topic ids)."""
     return [topic for topic, _ in weibo.read_topic_counts(path)]
 
 
-def post_pairs(files, topics, max_topics_per_post=MAX_TOPICS_PER_POST):
+def post_pairs(
+    files: Sequence[str | Path], topics: Sequence[str], max_topics_per_post: int = MAX_TOPICS_PER_POST
+) -> tf.data.Dataset:
     """``(document, topic, topic_ids)`` string/string/int32 ``[max_topics_per_post]`` elements of TFRecord files.
 
     One element per (post, vocabulary topic) of each kept post (see the module docstring); ``topic_ids`` holds the
@@ -65,7 +68,9 @@ def post_pairs(files, topics, max_topics_per_post=MAX_TOPICS_PER_POST):
     return tf.data.TFRecordDataset(files, compression_type="GZIP").map(ids_of).filter(keep).flat_map(pairs)
 
 
-def pair_batches(pairs, model, batch_size, shuffle_seed=None):
+def pair_batches(
+    pairs: tf.data.Dataset, model: CDTOM, batch_size: int, shuffle_seed: int | None = None
+) -> tf.data.Dataset:
     """Batches of ``(document tokens, topic tokens, topic_ids)`` for ``model`` (tokenised in ``tf.data``).
 
     ``batch_size`` is global under a ``tf.distribute`` strategy; the last partial batch is dropped so every anchor
@@ -85,32 +90,31 @@ def pair_batches(pairs, model, batch_size, shuffle_seed=None):
 
 
 def build_cdtom(
-    vocabulary,
+    vocabulary: Sequence[str] | str,
     *,
-    shared_towers=False,
-    document_length=64,
-    topic_length=16,
-    num_layers=2,
-    num_heads=2,
-    hidden_dim=128,
-    intermediate_dim=512,
-    dropout=0.1,
-    projector_hidden=(),
-    projection_dim=128,
-    temperature=0.1,
-    seed=0,
-):
+    shared_towers: bool = False,
+    document_length: int = 64,
+    topic_length: int = 16,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    hidden_dim: int = 128,
+    intermediate_dim: int = 512,
+    dropout: float = 0.1,
+    projector_hidden: Sequence[int] = (),
+    projection_dim: int = 128,
+    temperature: float = 0.1,
+    seed: int = 0,
+) -> CDTOM:
     """A built, uncompiled :class:`CDTOM`: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``).
 
     ``shared_towers``: one tower and one projection head (topics are then tokenised to ``document_length``);
     otherwise a topic tower of the same size with its own weights, ``topic_length`` tokens and its own head. The
     heads are :class:`MLPHead` (``projector_hidden`` widths, no batch norm; ``()``: linear, as CLIP's). Build under
-    ``strategy.scope()`` for several replicas. τ 0.1: on the real 2020-03-18 day it did as well as 0.05 or better
-    (benchmarks/weibo_topics.py).
+    ``strategy.scope()`` for several replicas. Why τ 0.1: ``benchmarks/results/recipe_choices.md``.
     """
     keras.utils.set_random_seed(seed)
 
-    def tower(sequence_length):
+    def tower(sequence_length: int) -> TextEncoder:
         return TextEncoder.from_vocabulary(
             vocabulary,
             sequence_length=sequence_length,
@@ -122,7 +126,7 @@ def build_cdtom(
             pooling="mean",
         )
 
-    def head(name):
+    def head(name: str) -> MLPHead:
         return MLPHead(projector_hidden, projection_dim, batch_norm=False, name=name)
 
     if shared_towers:
@@ -140,27 +144,27 @@ def build_cdtom(
 
 
 def train_cdtom(
-    train_files,
-    eval_files,
-    topic_vocabulary_file,
-    out_dir,
+    train_files: Sequence[str | Path],
+    eval_files: Sequence[str | Path],
+    topic_vocabulary_file: str | Path,
+    out_dir: str | Path,
     *,
-    strategy=None,
-    epochs=10,
-    batch_size=64,
-    steps_per_epoch=None,
-    learning_rate=5e-4,
-    weight_decay=0.01,
-    patience=1,
-    vocabulary="learned",
-    vocabulary_size=8000,
-    max_topics_per_post=MAX_TOPICS_PER_POST,
-    seed=0,
-    verbose=1,
-    callbacks=(),
-    **model_options,
-):
-    """Train CD-TOM on ingested TFRecords; returns ``(model, history)``.
+    strategy: tf.distribute.Strategy | None = None,
+    epochs: int = 10,
+    batch_size: int = 64,
+    steps_per_epoch: int | None = None,
+    learning_rate: float = 5e-4,
+    weight_decay: float = 0.01,
+    patience: int | None = 1,
+    vocabulary: Sequence[str] | str = "learned",
+    vocabulary_size: int = 8000,
+    max_topics_per_post: int = MAX_TOPICS_PER_POST,
+    seed: int = 0,
+    verbose: int = 1,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    **model_options: Any,
+) -> tuple[CDTOM, keras.callbacks.History]:
+    """Train CD-TOM on ingested TFRecords (:func:`tfcl.training.fit_and_save`); returns ``(model, history)``.
 
     Args:
       train_files, eval_files: ``*.tfrecord.gz`` files of the ingestion's train and eval splits (``eval_files``
@@ -179,8 +183,6 @@ def train_cdtom(
       callbacks: extra Keras callbacks.
       **model_options: keyword arguments of :func:`build_cdtom`.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     strategy = strategy or tf.distribute.get_strategy()
     topics = read_topic_vocabulary(topic_vocabulary_file)
     train_pairs = post_pairs(train_files, topics, max_topics_per_post)
@@ -196,48 +198,50 @@ def train_cdtom(
     validation = None
     if len(eval_files):
         validation = pair_batches(post_pairs(eval_files, topics, max_topics_per_post), model, batch_size)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
-        keras.callbacks.TensorBoard(str(out_dir / "logs"), update_freq="epoch"),
-        CollapseGuard(model.projector.output_dim),
-        *(
-            []
-            if validation is None or patience is None
-            else [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
-        ),
-        *callbacks,
-    ]
-    history = model.fit(
+    history = fit_and_save(
+        model,
         pair_batches(train_pairs, model, batch_size, shuffle_seed=seed),
+        out_dir=out_dir,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
+        embedding_dim=model.projector.output_dim,
         validation_data=validation,
-        callbacks=callbacks,
+        patience=patience,
+        extra_callbacks=callbacks,
         verbose=verbose,
     )
-    model.save(out_dir / "model.keras")
-    (out_dir / "history.json").write_text(json.dumps(history.history, indent=1, default=float))
     return model, history
 
 
-def export_cdtom(
-    model, train_posts, topics, path, topic_index=TOPIC_INDEX, k=10, max_topics_per_post=MAX_TOPICS_PER_POST
-):
-    """Write the Weibo SavedModel of a trained CD-TOM (:func:`tfcl.apps.export_weibo_model`); returns ``path``.
+def ingested_posts(out_dir: str | Path, split: str) -> list[weibo.WeiboPost]:
+    """The :class:`tfcl.data.weibo.WeiboPost` s of one split written by ``tfcl ingest weibo ... --out OUT_DIR``."""
+    return [weibo.from_example(features) for features in weibo.load_split(out_dir, split)]
 
-    The similar-post index holds the ``train_posts`` (:class:`tfcl.data.weibo.WeiboPost`) with a document; the
-    topic keys come from the ones CD-TOM trains on (tag spam is left out here too).
-    """
-    index = [post for post in train_posts if post.document]
-    known = set(topics)
-    trained_on = [post.topics if len(known.intersection(post.topics)) <= max_topics_per_post else () for post in index]
-    return export_weibo_model(
-        model,
-        topics,
-        [post.id for post in index],
-        [post.document for post in index],
-        path,
-        k=k,
-        topic_index=topic_index,
-        post_topics=trained_on,
+
+def train_on_ingested_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
+    """A :class:`Recipe` trainer: CD-TOM on the posts ingested under ``settings.weibo`` (``tfcl ingest weibo ...
+    --out DIR``; early stopping on its eval split). The :class:`Trained` data: the train posts and the topic
+    vocabulary, what the export indexes."""
+    if not settings.weibo:
+        raise SystemExit(
+            f"tfcl train {recipe.name}: --weibo DIR is required (the output of `tfcl ingest weibo ... --out DIR`)"
+        )
+    from tfcl.data.weibo_ingest import TOPIC_VOCAB_FILE  # Apache Beam: imported only when needed
+
+    files = {split: sorted(tf.io.gfile.glob(f"{settings.weibo}/{split}/*.tfrecord.gz")) for split in ("train", "eval")}
+    vocabulary_file = f"{settings.weibo}/{TOPIC_VOCAB_FILE}"
+    model, history = train_cdtom(
+        files["train"],
+        files["eval"],
+        vocabulary_file,
+        settings.out_dir,
+        strategy=settings.strategy,
+        epochs=recipe.epochs_for(settings),
+        steps_per_epoch=settings.steps_per_epoch,
+        batch_size=recipe.batch_size_for(settings),
+        learning_rate=recipe.learning_rate_for(settings),
+        weight_decay=recipe.weight_decay,
+        verbose=settings.verbose,
     )
+    posts = ingested_posts(settings.weibo, "train")
+    return Trained(model, history, data={"posts": posts, "topics": read_topic_vocabulary(vocabulary_file)})

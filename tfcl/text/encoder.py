@@ -100,6 +100,11 @@ class TextEncoder(keras.Model):
         preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
         return cls(preprocessor, backbone, pooling=pooling, **kwargs)
 
+    def with_backbone(self, backbone: keras.Model, name: str) -> TextEncoder:
+        """A tower named ``name`` over ``backbone`` (same vocabulary) with this tower's tokenizer and pooling: e.g.
+        a momentum target with its own weights."""
+        return TextEncoder(self.preprocessor, backbone, pooling=self.pooling, name=name)
+
     @property
     def output_dim(self) -> int:
         return self.backbone.hidden_dim
