@@ -1,19 +1,31 @@
-"""The ``tfcl`` command line. Each sub-command lives in its own module with ``register(subparsers)``."""
+"""The ``tfcl`` command line. Each sub-command lives in its own module with ``register(subparsers)``.
+
+A command that sets a ``log_file`` default (``log_file(args)``: a path) prints only what a person needs and sends
+every other tool's output to that file (:mod:`tfcl.cli.console`); ``-v`` shows it all. A :class:`UserError` (or a
+missing data set) ends with one line naming the fix and exit code 2; its traceback only under ``-v``.
+"""
+
+from __future__ import annotations
 
 import argparse
 import importlib
 import logging
 import os
 import sys
+import traceback
 import warnings
+from collections.abc import Sequence
+from typing import TextIO
 
+from tfcl.cli.console import UserError, console_to
 from tfcl.data.cache import DatasetNotFoundError
 
 # Module names under tfcl.cli, in the order they appear in ``tfcl --help``.
 COMMANDS = ("run", "data", "ingest", "train", "eval", "serve")
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
-def quiet_tensorflow():
+def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) before TF is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -27,9 +39,14 @@ def quiet_tensorflow():
         pass
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfcl", description="Contrastive representation learning for Weibo-style content."
+    )
+    parser.add_argument(
+        *VERBOSE_FLAGS,
+        action="store_true",
+        help="show every tool's output (TFX, Beam, pip, TensorFlow) and tracebacks; anywhere on the command line",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
@@ -37,14 +54,38 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    quiet_tensorflow()
-    args = build_parser().parse_args(argv)
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed command line; ``-v`` is taken after the sub-command too."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    unknown = [arg for arg in extras if arg not in VERBOSE_FLAGS]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.verbose = args.verbose or bool(extras)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    if not args.verbose:
+        quiet_tensorflow()
+    if args.verbose or not hasattr(args, "log_file"):
+        return run_command(args, sys.stderr)
+    log_file = os.path.abspath(args.log_file(args))
+    print(f"log: {log_file} (TFX, Beam, pip, TensorFlow; -v shows them here)")
+    with console_to(log_file) as errors:
+        return run_command(args, errors)
+
+
+def run_command(args: argparse.Namespace, errors: TextIO) -> int:
+    """The sub-command's exit code; a user's error on one line of ``errors`` (its traceback too under ``-v``)."""
     try:
         return args.run(args) or 0
-    except DatasetNotFoundError as error:
-        print(f"tfcl: error: {error}", file=sys.stderr)
-        return 1
+    except (UserError, DatasetNotFoundError) as error:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"tfcl {args.command}: error: {error}", file=errors)
+        return 2
 
 
 if __name__ == "__main__":

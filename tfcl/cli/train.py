@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tfcl.cli.console import LOG_FILE, UserError
 from tfcl.strategy import STRATEGIES
 
 IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")  # labelled sets of tfcl.data.images.image_splits
@@ -59,20 +60,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute")
     parser.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--eval-every", type=int, default=1, help="image methods: kNN monitor every N epochs (0: off)")
-    parser.set_defaults(run=run)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, views and shuffling (default 0)")
+    parser.set_defaults(run=run, log_file=lambda args: f"{args.out}/{LOG_FILE}")
 
 
 def run(args: argparse.Namespace) -> int | None:
     import keras
 
-    from tfcl.recipes.base import TrainSettings
+    from tfcl.data.post_pictures import NoPicturePairs
+    from tfcl.recipes.base import NotEnoughData, TrainSettings
     from tfcl.registry import RECIPES, method_names
     from tfcl.strategy import make_strategy
 
-    if args.method not in RECIPES:
+    if args.method == "list":
         print(f"tfcl train: methods: {', '.join(sorted(method_names()))}")
-        return 0 if args.method == "list" else 2
+        return 0
+    if args.method not in RECIPES:
+        raise UserError(f"unknown method {args.method!r}: choose one of {', '.join(sorted(method_names()))}")
     recipe = RECIPES[args.method]
+    check_inputs(recipe.inputs, args)
+    keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     settings = TrainSettings(
@@ -89,8 +96,51 @@ def run(args: argparse.Namespace) -> int | None:
         weibo=args.weibo,
         picture_root=args.picture_root,
         topic_index=args.topic_index,
+        seed=args.seed,
     )
-    trained = recipe.train(settings)
+    try:
+        trained = recipe.train(settings)
+    except NotEnoughData as error:
+        raise UserError(str(error)) from error
+    except NoPicturePairs as error:
+        raise UserError(
+            f"{error}; give the folder the posts' picture paths are under with --picture-root DIR"
+            if args.weibo and not args.picture_root
+            else str(error)
+        ) from error
+    print()
+    print_evaluation(recipe, trained, settings)
     exported = recipe.export(trained, settings) if recipe.export else None
     print(f"saved {args.out}/model.keras" + (f" and the SavedModel {exported}" if exported else ""))
     return None
+
+
+def check_inputs(inputs: str, args: argparse.Namespace) -> None:
+    """A :class:`UserError` naming the flag when the data a method trains on is not there."""
+    import glob
+    import os
+
+    weibo_needed = inputs == "document_topics" or args.method == "wclip"
+    if weibo_needed and not args.weibo:
+        raise UserError(
+            f"{args.method} trains on ingested posts: give --weibo DIR (made by `tfcl ingest weibo ... --out DIR`)"
+        )
+    if args.weibo and not glob.glob(os.path.join(args.weibo, "train", "*.tfrecord.gz")):
+        raise UserError(f"--weibo {args.weibo} holds no ingested posts: run `tfcl ingest weibo FILES --out DIR` first")
+    if args.picture_root and not os.path.isdir(args.picture_root):
+        raise UserError(f"--picture-root {args.picture_root} is not a folder")
+
+
+def print_evaluation(recipe: Any, trained: Any, settings: Any) -> None:
+    """The run's evaluation table: kNN for image methods, hit@k/MRR for CD-TOM, recall@k for image–text ones."""
+    from tfcl.cli.evaluation import format_table, history_rows, retrieval_rows, topic_rows
+
+    rows = history_rows(trained.history.history)
+    if recipe.inputs == "document_topics":
+        from tfcl.recipes.cdtom import ingested_posts
+
+        rows = topic_rows(trained.model, ingested_posts(settings.weibo, "eval"), trained.data["topics"]) + rows
+    elif recipe.inputs == "picture_texts":
+        rows = retrieval_rows(f"{settings.out_dir}/metrics.json") + rows
+    if rows:
+        print(format_table(f"{recipe.name} evaluation", rows))

@@ -1,0 +1,91 @@
+"""What a ``tfcl`` command shows: its own lines on the console, every other tool's output in a log file.
+
+Inside :func:`console_to`, ``print`` (and Keras' progress bars) reach the console; file descriptors 1 and 2 (what
+subprocesses such as pip and the wheel builds of TFX user code write, and TensorFlow's C++ logger), Python
+logging (TFX, Beam, absl) and the warnings of other packages go to the log file. Warnings raised by ``tfcl``
+itself (e.g. a representation collapse) are something a user can act on: they stay on the console.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import tfcl
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(tfcl.__file__))
+LOG_FILE = "tfcl.log"
+
+
+class UserError(Exception):
+    """An error the user can fix; its message names the fix. ``tfcl`` prints it on one line and exits with 2."""
+
+
+def console_stream(stream: TextIO) -> TextIO:
+    """A stream on a duplicate of ``stream``'s file descriptor (the console once fd 1 and 2 go to the log);
+    ``stream`` itself if it has no descriptor (e.g. captured by a test)."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return stream
+    stream.flush()
+    return open(os.dup(descriptor), "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+def show_warning_where_it_belongs(console: TextIO, log: TextIO) -> Callable[..., None]:
+    """A ``warnings.showwarning``: warnings raised in ``tfcl`` on ``console``, everyone else's in ``log``."""
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if os.path.abspath(filename).startswith(PACKAGE_DIR + os.sep):
+            console.write(f"warning: {message}\n")
+        else:
+            log.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    return show
+
+
+@contextlib.contextmanager
+def console_to(log_path: str | Path) -> Iterator[TextIO]:
+    """Send everything but this process's ``print`` and ``tfcl``'s warnings to ``log_path`` (appended to);
+    yields the console's error stream (for the one-line error message). Restores everything on exit."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
+    saved = {"stdout": sys.stdout, "stderr": sys.stderr, "showwarning": warnings.showwarning}
+    console_out, console_err = console_stream(sys.stdout), console_stream(sys.stderr)
+    saved_descriptors = [os.dup(1), os.dup(2)]
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout, sys.stderr = console_out, log
+    warnings.showwarning = show_warning_where_it_belongs(console_out, log)
+    root = logging.getLogger()
+    saved_logging = (root.handlers[:], root.level)
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    try:
+        yield console_err
+    finally:
+        for stream in (console_out, console_err, log):
+            stream.flush()
+        root.handlers[:], level = saved_logging
+        root.setLevel(level)
+        os.dup2(saved_descriptors[0], 1)
+        os.dup2(saved_descriptors[1], 2)
+        for descriptor in saved_descriptors:
+            os.close(descriptor)
+        sys.stdout, sys.stderr, warnings.showwarning = saved["stdout"], saved["stderr"], saved["showwarning"]
+        for stream in (console_out, console_err):
+            if stream not in (saved["stdout"], saved["stderr"]):
+                stream.close()
+        log.close()
