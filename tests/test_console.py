@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 import tfcl
-
 from tfcl.cli import main
 from tfcl.cli.console import console_to
 from tfcl.data.weibo_ingest import TOPIC_VOCAB_FILE
