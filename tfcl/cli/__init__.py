@@ -15,9 +15,10 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
-from tfcl.cli.console import UserError, console_to
+from tfcl.cli.console import UserError, console_to, held_back
 from tfcl.data.cache import DatasetNotFoundError
 
 # Module names under tfcl.cli, in the order they appear in ``tfcl --help``.
@@ -26,8 +27,9 @@ VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) before TF is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Python logging of TensorFlow and absl at errors only; TF's C++ logger at warnings (set before TF is
+    imported; ``TF_CPP_MIN_LOG_LEVEL`` in the environment wins)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -66,12 +68,19 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(argv)
-    if not args.verbose:
-        quiet_tensorflow()
-    if args.verbose or not hasattr(args, "log_file"):
-        return run_command(args, sys.stderr)
-    log_file = os.path.abspath(args.log_file(args))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(arg in VERBOSE_FLAGS for arg in argv):
+        return run_command(parse(argv), sys.stderr)
+    quiet_tensorflow()
+    with held_back() as early_log:
+        args = parse(argv)
+        start_up = early_log.read_text(encoding="utf-8", errors="replace")
+    if not hasattr(args, "log_file"):
+        return run_command(args, sys.stderr)  # without a log, TF's start-up chatter is dropped
+    log_file = Path(args.log_file(args)).absolute()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as log:
+        log.write(start_up)
     print(f"log: {log_file} (TFX, Beam, pip, TensorFlow; -v shows them here)")
     with console_to(log_file) as errors:
         return run_command(args, errors)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import absl.logging
+
 import tfcl
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(tfcl.__file__))
@@ -52,9 +54,23 @@ def show_warning_where_it_belongs(console: TextIO, log: TextIO) -> Callable[...,
 
 
 @contextlib.contextmanager
-def console_to(log_path: str | Path) -> Iterator[TextIO]:
+def held_back() -> Iterator[Path]:
+    """While the command line is parsed (which imports TensorFlow): file descriptors 1 and 2 (TF's C++ start-up
+    logs) and other packages' warnings into a temporary file, whose path this yields; ``print`` and argparse's
+    help and errors still reach the console. The file is deleted on exit: read it inside."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tfcl-") as folder:
+        path = Path(folder) / LOG_FILE
+        with console_to(path, console_errors=True):
+            yield path
+
+
+@contextlib.contextmanager
+def console_to(log_path: str | Path, console_errors: bool = False) -> Iterator[TextIO]:
     """Send everything but this process's ``print`` and ``tfcl``'s warnings to ``log_path`` (appended to);
-    yields the console's error stream (for the one-line error message). Restores everything on exit."""
+    yields the console's error stream (for the one-line error message). Restores everything on exit.
+    ``console_errors``: ``sys.stderr`` stays on the console too."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
@@ -63,7 +79,7 @@ def console_to(log_path: str | Path) -> Iterator[TextIO]:
     saved_descriptors = [os.dup(1), os.dup(2)]
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
-    sys.stdout, sys.stderr = console_out, log
+    sys.stdout, sys.stderr = console_out, console_err if console_errors else log
     warnings.showwarning = show_warning_where_it_belongs(console_out, log)
     root = logging.getLogger()
     saved_logging = (root.handlers[:], root.level)
@@ -71,8 +87,10 @@ def console_to(log_path: str | Path) -> Iterator[TextIO]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    for name in ("tensorflow", "absl"):
-        logging.getLogger(name).setLevel(logging.INFO)
+    tensorflow_logger = logging.getLogger("tensorflow")
+    saved_levels = (tensorflow_logger.level, absl.logging.get_verbosity())
+    tensorflow_logger.setLevel(logging.INFO)
+    absl.logging.set_verbosity(absl.logging.INFO)  # absl's own setting: TF puts it back after saving a model
     try:
         yield console_err
     finally:
@@ -80,6 +98,8 @@ def console_to(log_path: str | Path) -> Iterator[TextIO]:
             stream.flush()
         root.handlers[:], level = saved_logging
         root.setLevel(level)
+        tensorflow_logger.setLevel(saved_levels[0])
+        absl.logging.set_verbosity(saved_levels[1])
         os.dup2(saved_descriptors[0], 1)
         os.dup2(saved_descriptors[1], 2)
         for descriptor in saved_descriptors:

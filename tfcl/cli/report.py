@@ -26,7 +26,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .answer { border-left: 3px solid #4a7; padding-left: 1em; margin: 1em 0; }
 .answer img { height: 64px; margin: 0.2em; border: 1px solid #ccc; vertical-align: middle; }
-.curves img { width: 30em; }
+.curves img { max-width: 100%; }
 """
 
 

@@ -169,7 +169,7 @@ class StageLog(logging.Handler):
             self.stages.append(
                 {"name": name, "seconds": round(seconds, 1), "result": "cached" if self.cached else "ran"}
             )
-            self.console.write(f"  {name:<26} {seconds:6.1f} s{'  (cached)' if self.cached else ''}\n")
+            self.console.write(f"  {name:<30} {seconds:6.1f} s{'  (cached)' if self.cached else ''}\n")
             self.console.flush()
 
 
@@ -178,19 +178,20 @@ def run_pipeline_quietly(console: TextIO, **options: Any) -> tuple[dict[str, str
     (Keras' epoch lines included) sent where the other tools' output goes; returns ``(paths, stages)``."""
     import contextlib
 
+    import absl.logging
+
     from tfx_pipeline.runner import run_local
 
     stage_log = StageLog(console)
-    absl_logger = logging.getLogger("absl")
-    level = absl_logger.level
-    absl_logger.setLevel(logging.INFO)
+    verbosity = absl.logging.get_verbosity()
+    absl.logging.set_verbosity(absl.logging.INFO)  # the steps' "Component X is running." lines
     logging.getLogger().addHandler(stage_log)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             paths = run_local(**options)
     finally:
         logging.getLogger().removeHandler(stage_log)
-        absl_logger.setLevel(level)
+        absl.logging.set_verbosity(verbosity)
     return paths, stage_log.stages
 
 
@@ -278,9 +279,8 @@ def run_main_job(args: argparse.Namespace) -> int | None:
     train_posts = components.split_posts(examples, "train")
     eval_posts = components.split_posts(examples, "eval")
     queries = args.query or [post.document for post in eval_posts[:2]]
-    answers: list[dict[str, Any]] = []
-    query_served_models(
-        model_bases, queries, eval_posts, {post.id: post for post in train_posts}, data_root, args.top, answers
+    answers = query_served_models(
+        model_bases, queries, eval_posts, {post.id: post for post in train_posts}, data_root, args.top
     )
     seconds = time.monotonic() - started
     page = write_report(
@@ -350,7 +350,7 @@ def topic_table(metadata_path: str) -> dict[str, Any]:
     return {
         "title": f"topics (eval split, {model.get('posts', '?')} posts): {decision(blessing)}",
         "reference": "TF-IDF",
-        "rows": [(name, model[name], tfidf.get(name)) for name in sorted(model) if name != "posts"],
+        "rows": [(name, model[name], tfidf.get(name)) for name in sorted(model) if name not in ("posts", "queries")],
     }
 
 
@@ -392,11 +392,10 @@ def query_served_models(
     posts_by_id: Mapping[str, Any],
     picture_root: str,
     top: int,
-    answers: list[dict[str, Any]],
-) -> None:
+) -> list[dict[str, Any]]:
     """Serve the models of ``model_bases`` (``{name: base}``) with one embedded TF Serving and print, over gRPC,
     the topics and similar posts of ``queries``, and the pictures of a held-out post and the posts of its picture;
-    each answer is also added to ``answers`` (the report's form)."""
+    returns the answers in the report's form (``title``, ``lines``, ``pictures``)."""
     from tensorflow_serving.config import model_server_config_pb2
 
     from tfcl.serving import ModelServer, ServingClient, single_model_config
@@ -410,8 +409,9 @@ def query_served_models(
         else:
             print(f"no model version under {base} to serve: none was blessed")
     served = [model.name for model in config.model_config_list.config]
+    answers: list[dict[str, Any]] = []
     if not served:
-        return
+        return answers
     # Loading a model and the first call of a signature (traced then) take a while on a busy machine.
     with ModelServer(config, port=0) as server, ServingClient(server.address, timeout=SERVING_TIMEOUT) as client:
         for name in served:
@@ -426,6 +426,7 @@ def query_served_models(
     for answer in answers:
         print("\n" + answer["title"])
         print("\n".join(answer["lines"]))
+    return answers
 
 
 def topic_answers(
