@@ -10,6 +10,10 @@ embedded TF Serving on both pushed models (``weibo_topics``, ``weibo_pictures``)
 over gRPC for the topics of a few posts and for their similar posts, for a held-out post's pictures (博文配图片) and
 for the posts of its picture, sent as bytes (图片配博文), prints the answers and stops the server. Run again with
 unchanged inputs, the pipeline re-uses its cached results. ``--no-pictures`` leaves the W-CLIP branch out.
+
+The console gets a line per pipeline step, the counts, the evaluation tables and the answers; every other tool's
+output goes to ``WORK_DIR/tfcl.log`` (:mod:`tfcl.cli.console`). ``WORK_DIR/report.html`` (:mod:`tfcl.cli.report`)
+holds the same with the training curves and the pictures; ``tfcl report WORK_DIR`` writes it again.
 """
 
 from __future__ import annotations
