@@ -1,8 +1,9 @@
 """The ``tfcl`` command line. Each sub-command lives in its own module with ``register(subparsers)``.
 
-A command that sets a ``log_file`` default (``log_file(args)``: a path) prints only what a person needs and sends
-every other tool's output to that file (:mod:`tfcl.cli.console`); ``-v`` shows it all. A :class:`UserError` (or a
-missing data set) ends with one line naming the fix and exit code 2; its traceback only under ``-v``.
+A command that sets a ``log_file`` default (``log_file(args)``: a local path, or None) prints only what a person
+needs and sends every other tool's output to that file (:mod:`tfcl.cli.console`); ``-v`` shows it all. A
+:class:`UserError` (or a missing data set) ends with one line naming the fix and exit code 2; its traceback only
+under ``-v``.
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with held_back() as early_log:
         args = parse(argv)
         start_up = early_log.read_text(encoding="utf-8", errors="replace")
-    if not hasattr(args, "log_file"):
+    log_file = args.log_file(args) if hasattr(args, "log_file") else None
+    if log_file is None:
         return run_command(args, sys.stderr)  # without a log, TF's start-up chatter is dropped
-    log_file = Path(args.log_file(args)).absolute()
+    log_file = Path(log_file).absolute()
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a", encoding="utf-8") as log:
         log.write(start_up)

@@ -7,6 +7,7 @@ tfcl ingest sample --out sample.jsonl --posts 2000
 
 import json
 
+from tfcl.cli.console import LOG_FILE
 from tfcl.data.weibo import MAX_CHARS, PLACEHOLDERS, POLICIES, Normalization
 
 
@@ -56,7 +57,7 @@ def register(subparsers):
         metavar="ARG",
         help="one more Beam pipeline option, e.g. --pipeline-arg=--project=my-project (repeatable)",
     )
-    weibo.set_defaults(run=run_weibo)
+    weibo.set_defaults(run=run_weibo, log_file=lambda args: None if "://" in args.out else f"{args.out}/{LOG_FILE}")
 
     sample = sources.add_parser("sample", help="write the generated sample corpus (Weibo format, NOT Weibo data)")
     sample.add_argument("--out", required=True, help="the JSON-lines file to write")
