@@ -256,7 +256,7 @@ def run_main_job(args: argparse.Namespace) -> int | None:
             pictures=pictures,
         )
     except components.AnomaliesFound as error:
-        raise UserError(f"{error}; fix the input, or check what changed against the pipeline's schema") from error
+        raise UserError(f"{error}; fix these in the input posts") from error
     except NoPicturePairs as error:
         raise UserError(f"{error}; --no-pictures runs without the pictures") from error
     pipeline_seconds = time.monotonic() - started

@@ -4,10 +4,14 @@ checkpoints and resume, then export its served SavedModel."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfcl.cli.console import LOG_FILE, UserError
 from tfcl.strategy import STRATEGIES
+
+if TYPE_CHECKING:
+    from tfcl.data.weibo import WeiboPost
+    from tfcl.recipes.base import Recipe, Trained, TrainSettings
 
 IMAGE_DATASETS = ("fashion_mnist", "mnist_5k")  # labelled sets of tfcl.data.images.image_splits
 
@@ -132,22 +136,30 @@ def check_inputs(inputs: str, args: argparse.Namespace) -> None:
         raise UserError(f"--picture-root {args.picture_root} is not a folder")
 
 
-def print_evaluation(recipe: Any, trained: Any, settings: Any) -> None:
+def eval_posts(settings: TrainSettings) -> list[WeiboPost]:
+    """The eval split of the ingested posts (``--weibo``); none if the ingestion held none out."""
+    from tfcl.recipes.cdtom import ingested_posts
+
+    try:
+        return ingested_posts(settings.weibo, "eval")
+    except FileNotFoundError:
+        return []
+
+
+def print_evaluation(recipe: Recipe, trained: Trained, settings: TrainSettings) -> None:
     """The run's evaluation table: kNN for image methods, hit@k/MRR for CD-TOM, recall@k for image–text ones."""
     from tfcl.cli.evaluation import format_table, history_rows, retrieval_rows, topic_rows
 
     rows = history_rows(trained.history.history)
     if recipe.inputs == "document_topics":
-        from tfcl.recipes.cdtom import ingested_posts
-
-        rows = topic_rows(trained.model, ingested_posts(settings.weibo, "eval"), trained.data["topics"]) + rows
+        rows = topic_rows(trained.model, eval_posts(settings), trained.data["topics"]) + rows
     elif recipe.inputs == "picture_texts":
         rows = retrieval_rows(f"{settings.out_dir}/metrics.json") + rows
     if rows:
         print(format_table(f"{recipe.name} evaluation", rows))
 
 
-def write_projector_sample(recipe: Any, trained: Any, settings: Any) -> None:
+def write_projector_sample(recipe: Recipe, trained: Trained, settings: TrainSettings) -> None:
     """TensorBoard projector files (:mod:`tfcl.cli.projector`) for the first pictures / posts / reviews of the
     method's evaluation set, in ``OUT/logs``: image methods' test images (label, sprite), CD-TOM's eval posts
     (topic, text), SimCSE's held-out reviews (sentiment, text), image–text methods' held-out pictures (text,
@@ -166,9 +178,9 @@ def write_projector_sample(recipe: Any, trained: Any, settings: Any) -> None:
         images, labels = images[:SAMPLE_SIZE], labels[:SAMPLE_SIZE]
         vectors, header, rows = extract_features(model.encoder, images), ["label"], [[label] for label in labels]
     elif recipe.inputs == "document_topics":
-        from tfcl.recipes.cdtom import ingested_posts
-
-        posts = [post for post in ingested_posts(settings.weibo, "eval") if post.document][:SAMPLE_SIZE]
+        posts = [post for post in eval_posts(settings) if post.document][:SAMPLE_SIZE]
+        if not posts:
+            return
         vectors = predict_in_batches(model.embed_documents, [post.document for post in posts])
         header, rows = ["topic", "text"], [[(post.topics or ("",))[0], post.text] for post in posts]
     elif recipe.inputs == "texts":
@@ -183,9 +195,8 @@ def write_projector_sample(recipe: Any, trained: Any, settings: Any) -> None:
         if settings.weibo:
             from tfcl.data.images import decode_files
             from tfcl.data.post_pictures import post_picture_pairs
-            from tfcl.recipes.cdtom import ingested_posts
 
-            pairs = post_picture_pairs(ingested_posts(settings.weibo, "eval"), settings.picture_root)
+            pairs = post_picture_pairs(eval_posts(settings), settings.picture_root)
             if not len(pairs["text"]):
                 return
             texts = pairs["text"][:SAMPLE_SIZE]
