@@ -105,3 +105,29 @@ def test_run_with_unusable_input(tmp_path, capfd, content):
 def test_report_of_a_folder_without_a_run(tmp_path, capfd):
     code, err = error_line(capfd, ["report", str(tmp_path)])
     assert code == 2 and "tfcl run" in err
+
+
+def test_validation_batches_are_counted_so_keras_does_not_run_out_of_data():
+    """Filtered data has no known size: Keras learns it by running out on the first pass, with a warning
+    ("Your input ran out of data") that ``tfcl train cdtom`` and ``tfcl run`` printed; counted, it does not."""
+    import keras
+    import numpy as np
+
+    from tfcl.recipes.cdtom import counted_batches
+
+    pairs = tf.data.Dataset.from_tensor_slices((np.ones((20, 2), "float32"), np.ones((20, 1), "float32")))
+    validation = pairs.filter(lambda x, y: True).batch(4)
+    assert int(validation.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    counted = counted_batches(validation)
+    assert int(counted.cardinality()) == 5 and len(list(counted)) == 5
+    assert counted_batches(pairs.take(0).batch(4)) is None
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(pairs.batch(4).repeat(), steps_per_epoch=5, epochs=2, validation_data=counted, verbose=0)
+    assert not [warning for warning in caught if "ran out of data" in str(warning.message)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(pairs.batch(4).repeat(), steps_per_epoch=5, epochs=2, validation_data=validation, verbose=0)
+    assert [warning for warning in caught if "ran out of data" in str(warning.message)], "the cause, uncounted"
