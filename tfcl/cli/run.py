@@ -306,8 +306,9 @@ def run_main_job(args: argparse.Namespace) -> int | None:
 
 
 def report_table(table: Mapping[str, Any]) -> dict[str, Any]:
-    """A console table (``title``, ``rows``, ``reference``) in the report's form."""
-    columns = ["metric", "model", table["reference"]] if table.get("reference") else ["", ""]
+    """A console table (``title``, ``rows``, ``reference``) in the report's form; one without a reference is
+    the picture counts per split."""
+    columns = ["metric", "model", table["reference"]] if table.get("reference") else ["split", "pictures"]
     return {"title": table["title"], "columns": columns, "rows": [list(row) for row in table["rows"]]}
 
 
