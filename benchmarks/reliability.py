@@ -247,7 +247,7 @@ def case_pipeline_gate(scratch: Path) -> dict:
     ran = {node: len(runs) for node, runs in executions.items() if node in ("AnomaliesGate", "Trainer", "Pusher")}
     return row(
         "tfcl run on a corpus whose every record is rejected",
-        "stopped by the gate before the Trainer, exit 1, one line with the reason",
+        "stopped by the gate before the Trainer, exit 2, one line with the reason",
         f"executions: {ran}",
         NO_DATA_LOST + " (the records are in the run's dead letters)",
         process,

@@ -13,6 +13,7 @@ from test_training import Interrupt
 from text_helpers import tiny_text_encoder
 
 from tfcl.cli import train as train_cli
+from tfcl.cli.console import UserError
 from tfcl.data import weibo, weibo_ingest, weibo_sample
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce
 from tfcl.models.cdtom import CDTOM
@@ -328,7 +329,7 @@ def train_command(*arguments):
 
 def test_cli_needs_the_ingested_posts(tmp_path):
     args = train_command("--out", str(tmp_path))
-    with pytest.raises(SystemExit, match="--weibo DIR is required"):
+    with pytest.raises(UserError, match="give --weibo DIR"):  # `tfcl` prints it on one line, exit code 2
         args.run(args)
 
 

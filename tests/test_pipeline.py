@@ -506,7 +506,7 @@ def test_a_corpus_of_rejected_records_stops_before_training_with_one_line(tmp_pa
         ["run", "--input", str(data_root / "allbad.jsonl"), "--work-dir", str(tmp_path / "work"), "--no-pictures"]
     )
     errors = capsys.readouterr().err.strip().splitlines()
-    assert status == 1 and len(errors) == 1
+    assert status == 2 and len(errors) == 1
     assert "too little to train on" in errors[0] and "bad_json 30, no_text 1" in errors[0]
     states = execution_states(str(tmp_path / "work" / "metadata.sqlite"))
     assert states["AnomaliesGate"] == ["FAILED"] and "Trainer" not in states and "Pusher" not in states

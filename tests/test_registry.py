@@ -77,3 +77,6 @@ def test_a_registered_method_is_listed_and_trains_through_the_cli(toy_method, tm
     images = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
     embedding = tf.saved_model.load(str(out / "encoder")).signatures["embed"](images=tf.constant(images))
     assert embedding["embedding"].shape == model.encoder(images).shape
+    metadata = (out / "logs" / "projector" / "metadata.tsv").read_text().splitlines()
+    assert metadata[0] == "label" and len(metadata) == 1 + 500, "the projector's sample of the test split"
+    assert (out / "logs" / "projector" / "sprite.png").exists()

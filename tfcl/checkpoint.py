@@ -53,6 +53,11 @@ def task_name() -> str:
     return "" if chief else f"{kind}-{index}"
 
 
+def backup_dir(out_dir: str | os.PathLike) -> Path:
+    """The backup folder of ``out_dir`` for this process's task (:func:`task_name`)."""
+    return Path(out_dir) / "-".join(filter(None, (BACKUP_DIR, task_name())))
+
+
 def lock_path(out_dir: str | os.PathLike) -> Path:
     """The lock file of ``out_dir`` for this process's task (:func:`task_name`)."""
     task = task_name()
@@ -94,7 +99,7 @@ class RunBackup(keras.callbacks.Callback):
     def __init__(self, out_dir: str | os.PathLike):
         super().__init__()
         self.out_dir = Path(out_dir)
-        self.backup_dir = self.out_dir / "-".join(filter(None, (BACKUP_DIR, task_name())))
+        self.backup_dir = backup_dir(out_dir)
         lock_run_folder(self.out_dir)
 
     def on_train_begin(self, logs=None):

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-BACKUP_DIR = "backup"  # the BackupAndRestore folder of a run (tfcl.training.fit_and_save)
 
 
 def make_strategy(name: str = "default", tpu: str | None = None) -> Any:
@@ -111,12 +110,15 @@ def task_out_dir(out_dir: str | os.PathLike, strategy: Any) -> Iterator[str]:
         return
     import tensorflow as tf
 
+    from tfcl.checkpoint import BACKUP_DIR, backup_dir
+
     with tempfile.TemporaryDirectory(prefix=f"tfcl-worker{task_index()}-") as scratch:
         chief_backup = os.path.join(out_dir, BACKUP_DIR)
-        if tf.io.gfile.isdir(chief_backup):  # local, or a shared file system such as gs://
-            os.makedirs(os.path.join(scratch, BACKUP_DIR))
-            for name in tf.io.gfile.listdir(chief_backup):
-                tf.io.gfile.copy(os.path.join(chief_backup, name), os.path.join(scratch, BACKUP_DIR, name))
+        for folder, _, files in tf.io.gfile.walk(chief_backup):  # local, or a shared file system such as gs://
+            target = backup_dir(scratch) / os.path.relpath(folder, chief_backup)
+            target.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                tf.io.gfile.copy(os.path.join(folder, name), str(target / name))
         yield scratch
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
+from tfcl.cli.console import LOG_FILE
 from tfcl.cli.train import IMAGE_DATASETS
 
 
@@ -19,7 +21,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--temperature", type=float, default=0.1, help="kNN vote temperature")
     parser.add_argument("--epochs", type=int, default=30, help="linear-probe epochs")
     parser.add_argument("--json", help="also write the result here")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, log_file=lambda args: f"{os.path.dirname(os.path.abspath(args.model))}/{LOG_FILE}")
 
 
 def run(args: argparse.Namespace) -> None:

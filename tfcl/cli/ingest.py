@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from tfcl.cli.console import UserError
 from tfcl.data.weibo import MAX_CHARS, PLACEHOLDERS, POLICIES, Normalization
 
 
@@ -73,7 +73,7 @@ def register(subparsers):
         metavar="ARG",
         help="one more Beam pipeline option, passed through, e.g. --pipeline-arg=--project=my-project (repeatable)",
     )
-    weibo.set_defaults(run=run_weibo)
+    weibo.set_defaults(run=run_weibo, log_file=ingestion_log)
 
     sample = sources.add_parser("sample", help="write the generated sample corpus (Weibo format, NOT Weibo data)")
     sample.add_argument("--out", required=True, help="the JSON-lines file to write")
@@ -82,14 +82,19 @@ def register(subparsers):
     sample.set_defaults(run=run_sample)
 
 
-def pipeline_args(args):
+def ingestion_log(args: argparse.Namespace) -> str | None:
+    """The log beside a local ``--out`` (the ingestion replaces that folder as a whole)."""
+    return None if "://" in args.out else f"{args.out.rstrip('/')}.log"
+
+
+def pipeline_args(args: argparse.Namespace) -> list[str]:
     """Beam options from the command line (see :func:`tfcl.data.weibo_ingest.pipeline_options`)."""
     from tfcl.data.weibo_ingest import pipeline_options
 
     try:
         return pipeline_options(args.runner, args.direct_num_workers, args.pipeline_arg)
     except ValueError as error:
-        raise SystemExit(f"tfcl ingest weibo: {error}") from None
+        raise UserError(str(error)) from None
 
 
 def normalization(args):
@@ -118,13 +123,12 @@ def run_weibo(args: argparse.Namespace) -> int | None:
             pipeline_args=pipeline_args(args),
         )
     except InputError as error:
-        print(f"tfcl ingest: error: {error}", file=sys.stderr)
-        return 2
+        raise UserError(str(error)) from error
     print(json.dumps(counts, indent=2, sort_keys=True))
     problem = shortfall(counts, args.min_written, args.encoding)
     if problem:
-        print(f"tfcl ingest: error: {problem}; see {args.out}/dead_letters.jsonl", file=sys.stderr)
-        return 1
+        raise UserError(f"{problem}; see {args.out}/dead_letters.jsonl", exit_code=1)
+    return None
 
 
 def run_sample(args):

@@ -10,19 +10,25 @@ embedded TF Serving on both pushed models (``weibo_topics``, ``weibo_pictures``)
 over gRPC for the topics of a few posts and for their similar posts, for a held-out post's pictures (博文配图片) and
 for the posts of its picture, sent as bytes (图片配博文), prints the answers and stops the server. Run again with
 unchanged inputs, the pipeline re-uses its cached results. ``--no-pictures`` leaves the W-CLIP branch out.
+
+The console gets a line per pipeline step, the counts, the evaluation tables and the answers; every other tool's
+output goes to ``WORK_DIR/tfcl.log`` (:mod:`tfcl.cli.console`). ``WORK_DIR/report.html`` (:mod:`tfcl.cli.report`)
+holds the same with the training curves and the pictures; ``tfcl report WORK_DIR`` writes it again.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import glob
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
 
+from tfcl.cli.console import LOG_FILE, UserError
 from tfcl.strategy import STRATEGIES
 
 # A CD-TOM small enough to train on the sample corpus in a few minutes on 2 CPU cores.
@@ -105,7 +111,12 @@ def register(subparsers: Any) -> None:
         help="a post to ask about (repeatable; default: two held-out posts of the eval split)",
     )
     run.add_argument("--top", type=int, default=5, help="answers to print per query (default %(default)s)")
-    run.set_defaults(run=run_main_job)
+    run.add_argument("--seed", type=int, default=0, help="seed of the trainers' weights and shuffling (default 0)")
+    run.set_defaults(run=run_main_job, log_file=lambda args: os.path.join(args.work_dir, LOG_FILE))
+
+    report = subparsers.add_parser("report", help="write a finished run's report.html again (from its report.json)")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="the --work-dir of a finished `tfcl run`")
+    report.set_defaults(run=run_report)
 
     pipeline = subparsers.add_parser("pipeline", help="compile the TFX pipeline for an orchestrator")
     actions = pipeline.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -150,24 +161,87 @@ def prepare_sample(path: str, posts: int) -> None:
             file.write(content)
 
 
+class StageLog(logging.Handler):
+    """One console line per finished pipeline step (``LocalDagRunner`` logs "Component X is running." and "... is
+    finished."): its time, and whether it re-used a cached execution. The steps are kept in :attr:`stages`."""
+
+    def __init__(self, console: TextIO) -> None:
+        super().__init__(logging.INFO)
+        self.console = console
+        self.stages: list[dict[str, Any]] = []
+        self.running: tuple[str, float] | None = None
+        self.cached = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Component ") and message.endswith(" is running."):
+            self.running, self.cached = (message[len("Component ") : -len(" is running.")], time.monotonic()), False
+        elif message.startswith("A cached execution"):
+            self.cached = True
+        elif message.startswith("Component ") and message.endswith(" is finished.") and self.running:
+            name, started = self.running
+            seconds = time.monotonic() - started
+            self.stages.append(
+                {"name": name, "seconds": round(seconds, 1), "result": "cached" if self.cached else "ran"}
+            )
+            self.console.write(f"  {name:<30} {seconds:6.1f} s{'  (cached)' if self.cached else ''}\n")
+            self.console.flush()
+
+
+def run_pipeline_quietly(console: TextIO, **options: Any) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """:func:`tfx_pipeline.runner.run_local` with a line per step on ``console`` and everything the steps print
+    (Keras' epoch lines included) sent where the other tools' output goes; returns ``(paths, stages)``."""
+    import contextlib
+
+    import absl.logging
+
+    from tfx_pipeline.runner import run_local
+
+    stage_log = StageLog(console)
+    verbosity = absl.logging.get_verbosity()
+    absl.logging.set_verbosity(absl.logging.INFO)  # the steps' "Component X is running." lines
+    logging.getLogger().addHandler(stage_log)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            paths = run_local(**options)
+    finally:
+        logging.getLogger().removeHandler(stage_log)
+        absl.logging.set_verbosity(verbosity)
+    return paths, stage_log.stages
+
+
+def check_input(pattern: str) -> None:
+    """A :class:`UserError` when ``--input`` matches no file, or only empty ones."""
+    files = glob.glob(pattern)
+    if not files:
+        raise UserError(f"--input {pattern} matches no file: give a Weibo export (JSON lines or CSV) or a glob")
+    if not any(os.path.getsize(file) for file in files):
+        raise UserError(f"--input {pattern}: {len(files)} file(s), all empty: give an export that has posts")
+
+
 def run_main_job(args: argparse.Namespace) -> int | None:
     """``tfcl run``: the pipeline on the sample corpus (or ``--input``), then the served models queried."""
     from tfx import v1 as tfx
 
+    from tfcl.cli.evaluation import format_table
+    from tfcl.cli.report import write_report
     from tfcl.data.post_pictures import NoPicturePairs
     from tfx_pipeline import components
     from tfx_pipeline.pipeline import MODEL_NAME, PICTURE_MODEL_NAME
-    from tfx_pipeline.runner import latest_output, run_local
+    from tfx_pipeline.runner import latest_output
 
     started = time.monotonic()
     work_dir = os.path.abspath(args.work_dir)
     if args.input:
+        check_input(os.path.abspath(args.input))
         data_root, pattern = os.path.split(os.path.abspath(args.input))
+        source = f"input: {data_root}/{pattern}"
     else:
         data_root, pattern = os.path.join(work_dir, "data"), "weibo_sample.jsonl"
         prepare_sample(os.path.join(data_root, pattern), args.posts)
-        print(f"sample corpus (generated, not Weibo data): {data_root}/{pattern}")
-    strategy = {"strategy": args.strategy, "tpu": args.tpu}
+        source = f"sample corpus (generated, not Weibo data): {data_root}/{pattern}"
+    print(source)
+    strategy = {"strategy": args.strategy, "tpu": args.tpu, "seed": args.seed}
     trainer_config = {**MAIN_JOB_TRAINER, "epochs": args.epochs, **strategy}
     pictures = (
         None
@@ -178,63 +252,89 @@ def run_main_job(args: argparse.Namespace) -> int | None:
             "threshold": args.picture_threshold,
         }
     )
-    log_path = os.path.join(work_dir, "pipeline.log")
+    print("pipeline steps (a re-run with unchanged inputs re-uses their results):")
     try:
-        with stderr_to(log_path):
-            paths = run_local(
-                work_dir,
-                data_root,
-                input_pattern=pattern,
-                direct_num_workers=args.direct_num_workers,
-                trainer_config=trainer_config,
-                threshold=args.threshold,
-                min_topic_count=args.min_topic_count,
-                enable_cache=not args.no_cache,
-                pictures=pictures,
-            )
-    except (components.AnomaliesFound, NoPicturePairs) as error:
-        hint = " (--no-pictures runs without them)" if isinstance(error, NoPicturePairs) else ""
-        print(f"tfcl run: error: {error}{hint}; the pipeline's log: {log_path}", file=sys.stderr)
-        return 1
+        paths, stages = run_pipeline_quietly(
+            sys.stdout,
+            work_dir=work_dir,
+            data_root=data_root,
+            input_pattern=pattern,
+            direct_num_workers=args.direct_num_workers,
+            trainer_config=trainer_config,
+            threshold=args.threshold,
+            min_topic_count=args.min_topic_count,
+            enable_cache=not args.no_cache,
+            pictures=pictures,
+        )
+    except components.AnomaliesFound as error:
+        raise UserError(f"{error}; fix these in the input posts") from error
+    except NoPicturePairs as error:
+        raise UserError(f"{error}; --no-pictures runs without the pictures") from error
     pipeline_seconds = time.monotonic() - started
     metadata_path = paths["metadata_path"]
     artifacts = tfx.types.standard_artifacts
     examples = latest_output(metadata_path, "WeiboExampleGen", "examples", artifacts.Examples)
-    blessing = latest_output(metadata_path, "RetrievalEvaluator", "blessing", artifacts.ModelBlessing)
-    print(
-        f"pipeline finished in {pipeline_seconds:.0f} s; ingestion: "
-        + ", ".join(
-            f"{name} {examples.get_int_custom_property(components.COUNT_PREFIX + name)}"
-            for name in ("read", "train", "eval", "dead_lettered", "duplicates")
-        )
-    )
-    print(f"topics evaluation: hit@5 {blessing.get_float_custom_property('hit@5'):.3f}, {decision(blessing)}")
+    counts = {
+        name: examples.get_int_custom_property(components.COUNT_PREFIX + name)
+        for name in ("read", "train", "eval", "dead_lettered", "duplicates")
+    }
+    print(f"pipeline finished in {pipeline_seconds:.0f} s; posts: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    tables = [topic_table(metadata_path)]
+    histories = {"CD-TOM (Trainer)": read_history(metadata_path, "Trainer")}
     model_bases = {MODEL_NAME: os.path.join(paths["serving_model_dir"], MODEL_NAME)}
     if pictures:
-        print_picture_summary(metadata_path)
+        tables += picture_tables(metadata_path)
+        histories["W-CLIP (wclip_trainer)"] = read_history(metadata_path, "wclip_trainer")
         model_bases[PICTURE_MODEL_NAME] = os.path.join(paths["serving_model_dir"], PICTURE_MODEL_NAME)
+    for table in tables:
+        if table.get("reference"):
+            print(format_table(table["title"], table["rows"], table["reference"]))
+        else:
+            print(table["title"] + ": " + "; ".join(f"{row[0]} {row[1]}" for row in table["rows"]))
     train_posts = components.split_posts(examples, "train")
     eval_posts = components.split_posts(examples, "eval")
     queries = args.query or [post.document for post in eval_posts[:2]]
-    query_served_models(model_bases, queries, eval_posts, {post.id: post for post in train_posts}, data_root, args.top)
-    print(f"main job finished in {time.monotonic() - started:.0f} s")
+    answers = query_served_models(
+        model_bases, queries, eval_posts, {post.id: post for post in train_posts}, data_root, args.top
+    )
+    seconds = time.monotonic() - started
+    page = write_report(
+        work_dir,
+        {
+            "title": f"tfcl run: {work_dir}",
+            "notes": [source, f"posts: {counts}", f"main job finished in {seconds:.0f} s"],
+            "stages": stages,
+            "tables": [
+                {"title": "posts", "columns": ["count", "posts"], "rows": [[k, n] for k, n in counts.items()]},
+                *(report_table(table) for table in tables),
+            ],
+            "histories": {run: history for run, history in histories.items() if history},
+            "answers": answers,
+        },
+    )
+    print(f"\nreport: {page}")
+    print(f"main job finished in {seconds:.0f} s")
 
 
-@contextlib.contextmanager
-def stderr_to(path: str) -> Iterator[None]:
-    """Send what this process and its children write to stderr (TFX's, Beam's and setuptools' notices) to ``path``
-    while the block runs; what the command itself says goes to stderr after it."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "wb") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+def report_table(table: Mapping[str, Any]) -> dict[str, Any]:
+    """A console table (``title``, ``rows``, ``reference``) in the report's form; one without a reference is
+    the picture counts per split."""
+    columns = ["metric", "model", table["reference"]] if table.get("reference") else ["split", "pictures"]
+    return {"title": table["title"], "columns": columns, "rows": [list(row) for row in table["rows"]]}
+
+
+def read_history(metadata_path: str, trainer: str) -> dict[str, list[float]]:
+    """The Keras history (``history.json``) of the newest run of the ``trainer`` step; empty if there is none."""
+    from tfx import v1 as tfx
+
+    from tfx_pipeline.runner import latest_output
+
+    model_run = latest_output(metadata_path, trainer, "model_run", tfx.types.standard_artifacts.ModelRun)
+    path = model_run and os.path.join(model_run.uri, "history.json")
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
 
 
 def decision(blessing: Any) -> str:
@@ -246,37 +346,59 @@ def decision(blessing: Any) -> str:
     )
 
 
-def print_picture_summary(metadata_path: str) -> None:
-    """The W-CLIP branch's picture counts (set-aside references by reason) and evaluation, against chance."""
+def evaluation_report(metadata_path: str, evaluator: str) -> tuple[dict[str, Any], Any]:
+    """The ``metrics.json`` of the newest run of ``evaluator`` and its blessing artifact."""
+    from tfx import v1 as tfx
+
+    from tfx_pipeline.runner import latest_output
+
+    artifacts = tfx.types.standard_artifacts
+    evaluation = latest_output(metadata_path, evaluator, "evaluation", artifacts.ModelEvaluation)
+    blessing = latest_output(metadata_path, evaluator, "blessing", artifacts.ModelBlessing)
+    with open(os.path.join(evaluation.uri, "metrics.json"), encoding="utf-8") as file:
+        return json.load(file), blessing
+
+
+def topic_table(metadata_path: str) -> dict[str, Any]:
+    """CD-TOM's topic prediction and similar posts on the eval split, against the TF-IDF baseline."""
+    report, blessing = evaluation_report(metadata_path, "RetrievalEvaluator")
+    model, tfidf = report["model"], report.get("tfidf", {})
+    return {
+        "title": f"topics (eval split, {model.get('posts', '?')} posts): {decision(blessing)}",
+        "reference": "TF-IDF",
+        "rows": [(name, model[name], tfidf.get(name)) for name in sorted(model) if name not in ("posts", "queries")],
+    }
+
+
+def picture_tables(metadata_path: str) -> list[dict[str, Any]]:
+    """The W-CLIP branch's picture counts (set-aside references by reason) and its retrieval against chance."""
     from tfx import v1 as tfx
 
     from tfcl.recipes.wclip import REPORT_FILE
     from tfx_pipeline.runner import latest_output
 
-    artifacts = tfx.types.standard_artifacts
-    model_run = latest_output(metadata_path, "wclip_trainer", "model_run", artifacts.ModelRun)
-    evaluation = latest_output(metadata_path, "PictureRetrievalEvaluator", "evaluation", artifacts.ModelEvaluation)
-    blessing = latest_output(metadata_path, "PictureRetrievalEvaluator", "blessing", artifacts.ModelBlessing)
+    model_run = latest_output(metadata_path, "wclip_trainer", "model_run", tfx.types.standard_artifacts.ModelRun)
     with open(os.path.join(model_run.uri, REPORT_FILE), encoding="utf-8") as file:
         counts = json.load(file)
-    with open(os.path.join(evaluation.uri, "metrics.json"), encoding="utf-8") as file:
-        report = json.load(file)
-    print(
-        "pictures: "
-        + "; ".join(
-            f"{split} {counts[split]['pairs']} (post, picture) pairs of "
-            f"{counts[split]['references']} references, set aside {counts[split]['set_aside']}"
-            for split in counts
-        )
-    )
-    print(
-        "pictures evaluation: "
-        + ", ".join(
-            f"{name} {report['model'][name]:.3f} (chance {report['chance'][name]:.3f})"
-            for name in ("t2i_recall@1", "t2i_recall@5", "i2t_recall@5")
-        )
-        + f", {decision(blessing)}"
-    )
+    report, blessing = evaluation_report(metadata_path, "PictureRetrievalEvaluator")
+    names = ("t2i_recall@1", "t2i_recall@5", "i2t_recall@1", "i2t_recall@5")
+    return [
+        {
+            "title": "pictures",
+            "rows": [
+                (
+                    split,
+                    f"{c['pairs']} (post, picture) pairs of {c['references']} references, set aside {c['set_aside']}",
+                )
+                for split, c in counts.items()
+            ],
+        },
+        {
+            "title": f"pictures (eval split; t2i: post → pictures, i2t: picture → posts): {decision(blessing)}",
+            "reference": "chance",
+            "rows": [(name, report["model"][name], report["chance"][name]) for name in names],
+        },
+    ]
 
 
 def query_served_models(
@@ -286,9 +408,10 @@ def query_served_models(
     posts_by_id: Mapping[str, Any],
     picture_root: str,
     top: int,
-) -> None:
+) -> list[dict[str, Any]]:
     """Serve the models of ``model_bases`` (``{name: base}``) with one embedded TF Serving and print, over gRPC,
-    the topics and similar posts of ``queries``, and the pictures of a held-out post and the posts of its picture."""
+    the topics and similar posts of ``queries``, and the pictures of a held-out post and the posts of its picture;
+    returns the answers in the report's form (``title``, ``lines``, ``pictures``)."""
     from tensorflow_serving.config import model_server_config_pb2
 
     from tfcl.serving import ModelServer, ServingClient, single_model_config
@@ -300,10 +423,11 @@ def query_served_models(
         if complete_versions(base):
             config.MergeFrom(single_model_config(name, base))
         else:
-            print(f"tfcl run: no model version under {base} to serve: none was blessed", file=sys.stderr)
+            print(f"no model version under {base} to serve: none was blessed")
     served = [model.name for model in config.model_config_list.config]
+    answers: list[dict[str, Any]] = []
     if not served:
-        return
+        return answers
     # Loading a model and the first call of a signature (traced then) take a while on a busy machine.
     with ModelServer(config, port=0) as server, ServingClient(server.address, timeout=SERVING_TIMEOUT) as client:
         for name in served:
@@ -312,64 +436,90 @@ def query_served_models(
                 f"{max(client.wait_until_available(name, timeout=SERVING_TIMEOUT))}"
             )
         if MODEL_NAME in served:
-            print_topic_answers(client, MODEL_NAME, queries, posts_by_id, top)
+            answers += topic_answers(client, MODEL_NAME, queries, posts_by_id, top)
         if PICTURE_MODEL_NAME in served:
-            print_picture_answers(client, PICTURE_MODEL_NAME, eval_posts, posts_by_id, picture_root, top)
+            answers += picture_answers(client, PICTURE_MODEL_NAME, eval_posts, posts_by_id, picture_root, top)
+    for answer in answers:
+        print("\n" + answer["title"])
+        print("\n".join(answer["lines"]))
+    return answers
 
 
-def print_topic_answers(
+def topic_answers(
     client: Any, model_name: str, queries: Sequence[str], posts_by_id: Mapping[str, Any], top: int
-) -> None:
+) -> list[dict[str, Any]]:
     """The topics and the similar posts the served CD-TOM gives for each query."""
     topics = client.predict(model_name, {"texts": queries}, signature_name="predict_topics")
     similar = client.predict(model_name, {"texts": queries}, signature_name="similar_posts")
+    answers = []
     for row, query in enumerate(queries):
-        print(f"\n博文 post: {query}")
-        print(
-            "  博文预测话题 topics: "
-            + ", ".join(
-                f"#{topic.decode()}# {score:.3f}"
-                for topic, score in zip(topics["topics"][row][:top], topics["scores"][row][:top])
-            )
+        predicted = ", ".join(
+            f"#{topic.decode()}# {score:.3f}"
+            for topic, score in zip(topics["topics"][row][:top], topics["scores"][row][:top])
         )
-        print("  找相似博文 similar posts:")
-        print_posts(similar["post_ids"][row][:top], similar["scores"][row][:top], posts_by_id)
+        lines = [f"  博文预测话题 topics: {predicted}", "  找相似博文 similar posts:"]
+        lines += post_lines(similar["post_ids"][row][:top], similar["scores"][row][:top], posts_by_id)
+        answers.append({"title": f"博文 post: {query}", "lines": lines})
+    return answers
 
 
-def print_posts(post_ids: Sequence[bytes], scores: Sequence[float], posts_by_id: Mapping[str, Any]) -> None:
+def post_lines(post_ids: Sequence[bytes], scores: Sequence[float], posts_by_id: Mapping[str, Any]) -> list[str]:
     """One line per answered post: score, id, text."""
+    lines = []
     for post_id, score in zip(post_ids, scores):
         post = posts_by_id.get(post_id.decode())
-        print(f"    {score:.3f} {post_id.decode()} {post.text if post else ''}")
+        lines.append(f"    {score:.3f} {post_id.decode()} {post.text if post else ''}")
+    return lines
 
 
-def print_picture_answers(
+def picture_answers(
     client: Any,
     model_name: str,
     eval_posts: Sequence[Any],
     posts_by_id: Mapping[str, Any],
     picture_root: str,
     top: int,
-) -> None:
-    """博文配图片 for the first held-out post with a usable picture, 图片配博文 for that picture (its bytes)."""
-    from tfcl.data.post_pictures import post_text, read_pictures, resolve_pictures
+) -> list[dict[str, Any]]:
+    """博文配图片 for the first held-out post with a usable picture, 图片配博文 for that picture (its bytes); the
+    answers' pictures are listed with their files for the report."""
+    from tfcl.data.post_pictures import picture_path, post_text, read_pictures, resolve_pictures
 
     found, _ = resolve_pictures(eval_posts, picture_root)
     if not found:
-        print("\nno held-out post has a usable picture to query with")
-        return
+        return [{"title": "no held-out post has a usable picture to query with", "lines": []}]
     index, ref, path = found[0]
     post = eval_posts[index]
     pictures = client.predict(model_name, {"texts": [post_text(post)]}, signature_name="pictures_for_post")
-    print(
-        f"\n博文 post (held out): {post.text}\n"
-        f"  博文配图片 pictures for the post (its own: {', '.join(post.pictures)}):"
-    )
-    for picture_id, score in zip(pictures["picture_ids"][0][:top], pictures["scores"][0][:top]):
-        print(f"    {score:.3f} {picture_id.decode()}")
+    picture_ids = [picture_id.decode() for picture_id in pictures["picture_ids"][0][:top]]
+    files = {ref: picture_path(ref, picture_root) for ref in picture_ids}
     posts = client.predict(model_name, {"pictures": read_pictures([path])}, signature_name="posts_for_picture")
-    print(f"\n图片 picture: {ref} (the bytes of {path})\n  图片配博文 posts for the picture:")
-    print_posts(posts["post_ids"][0][:top], posts["scores"][0][:top], posts_by_id)
+    return [
+        {
+            "title": f"博文 post (held out): {post.text}",
+            "lines": [f"  博文配图片 pictures for the post (its own: {', '.join(post.pictures)}):"]
+            + [f"    {score:.3f} {picture_id}" for picture_id, score in zip(picture_ids, pictures["scores"][0])],
+            "pictures": [
+                [f"{score:.3f} {picture_id}", files[picture_id]]
+                for picture_id, score in zip(picture_ids, pictures["scores"][0])
+                if files[picture_id]
+            ],
+        },
+        {
+            "title": f"图片 picture: {ref} (the bytes of {path})",
+            "lines": ["  图片配博文 posts for the picture:"]
+            + post_lines(posts["post_ids"][0][:top], posts["scores"][0][:top], posts_by_id),
+            "pictures": [[ref, path]],
+        },
+    ]
+
+
+def run_report(args: argparse.Namespace) -> None:
+    """``tfcl report RUN_DIR``: write ``report.html`` again from the run's ``report.json``."""
+    from tfcl.cli.report import REPORT_DATA, rewrite_report
+
+    if not os.path.exists(os.path.join(args.run_dir, REPORT_DATA)):
+        raise UserError(f"{args.run_dir} has no {REPORT_DATA}: give the --work-dir of a finished `tfcl run`")
+    print(f"report: {rewrite_report(args.run_dir)}")
 
 
 def run_compile(args: argparse.Namespace) -> None:

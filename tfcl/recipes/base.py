@@ -20,7 +20,7 @@ class TrainSettings:
 
     ``data`` (an image data set of :func:`tfcl.data.images.image_splits`), ``encoder``, ``eval_every`` and
     ``jit_compile`` are the image methods'; ``weibo`` (ingested posts), ``picture_root`` and ``topic_index`` the
-    Weibo ones'. A recipe ignores the settings it has no use for.
+    Weibo ones'; ``seed`` seeds the weights, views and shuffling. A recipe ignores the settings it has no use for.
     """
 
     out_dir: str | Path
@@ -37,6 +37,11 @@ class TrainSettings:
     weibo: str | None = None
     picture_root: str | None = None
     topic_index: str | None = None
+    seed: int = 0
+
+
+class NotEnoughData(ValueError):
+    """The training data does not fill one batch; the message says how much there is."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ import tensorflow as tf
 from tfcl.data import weibo
 from tfcl.heads import MLPHead
 from tfcl.models.cdtom import CDTOM
-from tfcl.recipes.base import Recipe, Trained, TrainSettings
+from tfcl.recipes.base import NotEnoughData, Recipe, Trained, TrainSettings
 from tfcl.text import TextEncoder, learn_vocabulary
 from tfcl.training import cosine_adamw, fit_and_save
 
@@ -87,6 +87,13 @@ def pair_batches(
         .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def counted_batches(batches: tf.data.Dataset) -> tf.data.Dataset | None:
+    """``batches`` with their number known to ``tf.data`` (filtered and flat-mapped data has none, and Keras then
+    learns it by running out of data, with a warning, on the first pass); None if there is no batch."""
+    count = int(batches.reduce(0, lambda count, _: count + 1))
+    return batches.apply(tf.data.experimental.assert_cardinality(count)) if count else None
 
 
 def build_cdtom(
@@ -189,7 +196,10 @@ def train_cdtom(
     documents = [document.decode("utf-8") for document, _, _ in train_pairs.as_numpy_iterator()]
     steps_per_epoch = steps_per_epoch or len(documents) // batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"{len(documents)} training pairs do not fill one batch of {batch_size}")
+        raise NotEnoughData(
+            f"{len(documents)} (post, topic) training pairs do not fill one batch of {batch_size}: "
+            "ingest more posts or lower --batch-size"
+        )
     if vocabulary == "learned":
         vocabulary = learn_vocabulary(documents + topics, vocabulary_size)
     with strategy.scope():
@@ -197,7 +207,9 @@ def train_cdtom(
         model.compile(optimizer=cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay))
     validation = None
     if len(eval_files):
-        validation = pair_batches(post_pairs(eval_files, topics, max_topics_per_post), model, batch_size)
+        validation = counted_batches(
+            pair_batches(post_pairs(eval_files, topics, max_topics_per_post), model, batch_size)
+        )
     history = fit_and_save(
         model,
         pair_batches(train_pairs, model, batch_size, shuffle_seed=seed),
@@ -241,6 +253,7 @@ def train_on_ingested_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
         batch_size=recipe.batch_size_for(settings),
         learning_rate=recipe.learning_rate_for(settings),
         weight_decay=recipe.weight_decay,
+        seed=settings.seed,
         verbose=settings.verbose,
     )
     posts = ingested_posts(settings.weibo, "train")

@@ -59,12 +59,13 @@ def train_image_method(
     learning_rate: float | None = None,
     verbose: int = 1,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    seed: int | None = None,
 ) -> tuple[keras.Model, keras.callbacks.History]:
     """Train an image ``recipe`` on ``train`` = (images uint8 [N, H, W, C], labels); see
     :func:`tfcl.training.fit_and_save`.
 
     ``batch_size`` is global (default: the recipe's); ``eval_data`` = (train, test) arrays for the per-epoch kNN
-    monitor.
+    monitor; ``seed`` seeds the shuffling of the images.
     """
     images = train[0]
     image_size, channels = images.shape[1], images.shape[3]
@@ -82,7 +83,7 @@ def train_image_method(
             ),
             jit_compile=jit_compile,
         )
-    dataset = view_dataset(images, recipe.views(image_size, channels), batch_size, repeat=True)
+    dataset = view_dataset(images, recipe.views(image_size, channels), batch_size, seed=seed, repeat=True)
     evaluation = [EncoderEvaluation(*eval_data, protocol="knn", every=eval_every)] if eval_data is not None else []
     history = fit_and_save(
         model,
@@ -119,6 +120,7 @@ def train_on_image_set(recipe: Recipe, settings: TrainSettings) -> Trained:
         eval_every=settings.eval_every or 1,
         jit_compile=settings.jit_compile,
         verbose=settings.verbose,
+        seed=settings.seed,
     )
     return Trained(model, history, data=train[0].shape[-1])  # the export's image channels
 

@@ -216,6 +216,7 @@ def train_on_picture_text_pairs(recipe: Recipe, settings: TrainSettings) -> Trai
         steps_per_epoch=settings.steps_per_epoch,
         learning_rate=settings.learning_rate,
         strategy=settings.strategy,
+        seed=settings.seed,
         verbose=settings.verbose,
     )
     return Trained(model, history, data=pairs)

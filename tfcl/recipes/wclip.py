@@ -18,10 +18,17 @@ import keras
 import tensorflow as tf
 
 from tfcl.data.images import decode_files
-from tfcl.data.post_pictures import CHECK_SIZE, NoPicturePairs, pairs_report, post_picture_pairs, post_text
+from tfcl.data.post_pictures import (
+    CHECK_SIZE,
+    NoPicturePairs,
+    pairs_report,
+    post_picture_pairs,
+    post_text,
+    retrieval_entities,
+)
 from tfcl.data.weibo import WeiboPost
-from tfcl.eval.image_text import pair_retrieval_metrics
-from tfcl.recipes.base import Recipe, Trained, TrainSettings
+from tfcl.eval.image_text import chance_metrics, pair_retrieval_metrics
+from tfcl.recipes.base import NotEnoughData, Recipe, Trained, TrainSettings
 from tfcl.recipes.cdtom import ingested_posts
 from tfcl.recipes.image_text import fit_pairs, pair_batches, train_on_picture_text_pairs
 from tfcl.text import learn_vocabulary
@@ -102,7 +109,10 @@ def train_wclip(
         )
     steps_per_epoch = steps_per_epoch or len(train["text"]) // batch_size
     if steps_per_epoch < 1:
-        raise NoPicturePairs(f"{len(train['text'])} train pairs do not fill one batch of {batch_size}")
+        raise NotEnoughData(
+            f"{len(train['text'])} (post, picture) train pairs do not fill one batch of {batch_size}: "
+            "give more posts with pictures or lower --batch-size"
+        )
     if vocabulary == "learned":
         vocabulary = learn_vocabulary([post_text(post) for post in splits["train"]], vocabulary_size)
     model, history = fit_pairs(
@@ -120,6 +130,8 @@ def train_wclip(
     )
     if len(pairs["eval"]["text"]):
         metrics = pair_retrieval_metrics(model.embed_images, model.embed_texts, pairs["eval"])
+        chance = chance_metrics(retrieval_entities(pairs["eval"])[2])
+        metrics.update({f"chance_{name}": value for name, value in chance.items()})
         (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
     return model, history
 
@@ -144,6 +156,7 @@ def train_on_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
         batch_size=settings.batch_size,
         steps_per_epoch=settings.steps_per_epoch,
         learning_rate=settings.learning_rate,
+        seed=settings.seed,
         verbose=settings.verbose,
     )
     return Trained(model, history, data=posts["train"])
