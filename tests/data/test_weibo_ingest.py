@@ -14,7 +14,7 @@ from tfcl import cli
 from tfcl.cli import ingest
 from tfcl.data import weibo, weibo_ingest, weibo_sample
 
-FIXTURES = Path(__file__).parent / "fixtures" / "weibo"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "weibo"
 
 
 def _written_posts(out_dir, split):

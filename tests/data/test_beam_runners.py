@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import (
 from tfcl.cli import ingest
 from tfcl.data import weibo_ingest
 
-STATUSES = str(Path(__file__).parent / "fixtures" / "weibo" / "statuses.jsonl")
+STATUSES = str(Path(__file__).parents[1] / "fixtures" / "weibo" / "statuses.jsonl")
 # Stages of the ingestion graph (ReadWeiboRecords | IngestWeibo) that every runner must receive.
 STAGES = ("Read/Paths", "Ingest/Parse", "Ingest/GroupById", "Ingest/SplitByIdHash", "Ingest/AllTallies")
 DATAFLOW = [

@@ -1,4 +1,4 @@
-"""One task of the two-worker tests (tests/test_multi_worker.py): trains SimCLR and/or CD-TOM for a few steps.
+"""One task of the two-worker tests (tests/training/test_multi_worker.py): trains SimCLR and/or CD-TOM for a few steps.
 
 Started by :func:`tfcl.cli.launch.start_workers` (as ``tfcl launch`` does), it trains under
 ``MultiWorkerMirroredStrategy`` in a cluster of one worker (the reference) or two. The data are fixed
@@ -7,7 +7,7 @@ trains into ``OUT/<method>`` on the chief (worker 0) and into a temporary folder
 (:func:`tfcl.strategy.task_out_dir`); the chief also writes the weights it started from and ended with,
 ``OUT/<method>/{initial,weights}.npz``.
 
-python tests/multi_worker_task.py --data DIR --out OUT --methods simclr cdtom --epochs 3 --steps-per-epoch 2
+python tests/training/multi_worker_task.py --data DIR --out OUT --methods simclr cdtom --epochs 3 --steps-per-epoch 2
 """
 
 from __future__ import annotations

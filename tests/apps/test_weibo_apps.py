@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_cdtom import POSTS, TOPICS, tiny_cdtom
+from text_helpers import POSTS, TOPICS, tiny_cdtom
 
 from tfcl.apps import SimilarPosts, TopicPredictor, export_weibo_model
 

@@ -9,8 +9,8 @@ import pytest
 
 from tfcl.data import weibo, weibo_sample
 
-FIXTURES = Path(__file__).parent / "fixtures" / "weibo"
-REAL_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "weibo" / "weibo_covid_2020-03-18.csv"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "weibo"
+REAL_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "weibo" / "weibo_covid_2020-03-18.csv"
 
 
 @pytest.mark.parametrize(

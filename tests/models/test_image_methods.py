@@ -1,5 +1,5 @@
 """MoCo v2, BYOL, SimSiam, SwAV and Barlow Twins: training, saving and resuming, method mechanics (the contract every
-method keeps, two replicas included, is tests/test_method_contract.py)."""
+method keeps, two replicas included, is tests/models/test_method_contract.py)."""
 
 import math
 

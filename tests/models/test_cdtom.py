@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from reference import assert_distributed_equivalence, log_softmax, normalise, two_replica_strategy
-from test_training import Interrupt
-from text_helpers import tiny_text_encoder
+from text_helpers import POSTS, TOPICS, VOCABULARY, tiny_cdtom
+from training_helpers import Interrupt
 
 from tfcl.cli import train as train_cli
 from tfcl.cli.console import UserError
@@ -18,19 +18,6 @@ from tfcl.data import weibo, weibo_ingest, weibo_sample
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce
 from tfcl.models.cdtom import CDTOM
 from tfcl.recipes.cdtom import build_cdtom, post_pairs, train_cdtom
-from tfcl.text.tokenizer import BERT_SPECIAL_TOKENS, WEIBO_TOKENS
-
-POSTS = [  # (document, topics)
-    ("今天投篮三分，球队赢了比赛", ("篮球比赛",)),
-    ("早睡早起多喝水，注意饮食清淡", ("春季养生",)),
-    ("火箭发射成功，卫星进入轨道", ("航天探索", "周末愉快")),
-    ("猫咪撒娇打呼，铲屎官好幸福", ("萌宠日常",)),
-    ("扣篮加时，主场球迷沸腾", ("篮球比赛",)),
-    ("泡脚散步，作息规律", ("春季养生", "每日打卡")),
-    ("空间站宇航员返回", ("航天探索",)),
-    ("狗狗遛弯，毛孩子可爱", ("萌宠日常", "周末愉快")),
-]
-TOPICS = ["篮球比赛", "春季养生", "航天探索", "萌宠日常", "周末愉快", "每日打卡"]
 
 
 def symmetric_info_nce_reference(a, b, temperature, a_labels=None, b_labels=None):
@@ -56,31 +43,10 @@ def symmetric_info_nce_reference(a, b, temperature, a_labels=None, b_labels=None
     return 0.5 * (direction(a, b, a_sets, b_sets) + direction(b, a, b_sets, a_sets))
 
 
-def character_vocabulary(texts):
-    """A WordPiece vocabulary of the BERT and Weibo reserved tokens and every character of ``texts``."""
-    return [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join(texts)))]
-
-
-VOCABULARY = character_vocabulary([document for document, _ in POSTS] + TOPICS)
-
-
 def topic_ids(posts=POSTS, width=3):
     """``[n, width]``: each post's first topic id, then its others, -1 padding."""
     rows = [[TOPICS.index(topic) for topic in topics] for _, topics in posts]
     return np.array([row + [-1] * (width - len(row)) for row in rows], np.int32)
-
-
-def tiny_cdtom(shared=False, dropout=0.0, temperature=0.1):
-    encoder = tiny_text_encoder(VOCABULARY, dropout=dropout)
-    if shared:
-        return CDTOM(encoder, keras.layers.Dense(8), temperature=temperature)
-    return CDTOM(
-        encoder,
-        keras.layers.Dense(8),
-        tiny_text_encoder(VOCABULARY, sequence_length=8, dropout=dropout),
-        keras.layers.Dense(8),
-        temperature=temperature,
-    )
 
 
 def batch_of(posts=POSTS):

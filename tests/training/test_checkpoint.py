@@ -6,32 +6,14 @@ import subprocess
 import sys
 import textwrap
 
-import keras
-import numpy as np
 import pytest
+from training_helpers import Interrupt, small_images
 
 from tfcl import cli
 from tfcl.recipes.image import train_image_method
 from tfcl.registry import get_recipe
 
 OPTIONS = dict(epochs=3, batch_size=16, steps_per_epoch=2, verbose=0, encoder="resnet_cpu", learning_rate=1e-3)
-
-
-class Interrupt(keras.callbacks.Callback):
-    """A killed run: raises after ``epoch`` epochs have finished (and been backed up)."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise KeyboardInterrupt
-
-
-def small_images(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, 16, 16, 1), dtype=np.uint8), np.arange(n) % 4
 
 
 def interrupted_run(out_dir, after_epochs):

@@ -1,8 +1,8 @@
 """Two real workers on 127.0.0.1 under ``MultiWorkerMirroredStrategy`` train as one worker does with the same global
 batch (negatives gathered across workers, synchronised batch norm), and a cluster that lost a worker resumes.
 
-Each task is tests/multi_worker_task.py in its own process, started by :func:`tfcl.cli.launch.start_workers` with
-its ``TF_CONFIG``; every wait is bounded.
+Each task is tests/training/multi_worker_task.py in its own process, started by
+:func:`tfcl.cli.launch.start_workers` with its ``TF_CONFIG``; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from tfcl.cli.launch import start_workers, stop, wait_for_workers
 
 TASK = str(Path(__file__).with_name("multi_worker_task.py"))
-ROOT = str(Path(__file__).parents[1])
+ROOT = str(Path(__file__).parents[2])
 TIMEOUT = 600  # seconds for one run of a task; on 2 shared cores a run takes about a minute
 EPOCHS, STEPS_PER_EPOCH, BATCH_SIZE = 3, 2, 32
 # Two replicas sum gradients, gather embeddings and synchronise batch-norm moments in a different order than one
