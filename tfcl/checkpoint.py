@@ -102,7 +102,7 @@ class RunBackup(keras.callbacks.Callback):
         self.backup_dir = backup_dir(out_dir)
         lock_run_folder(self.out_dir)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         unreadable = []
         for name in CHECKPOINTS:
             checkpoint = self.backup_dir / name
@@ -122,7 +122,7 @@ class RunBackup(keras.callbacks.Callback):
                 f"over, remove it (rm -r {self.backup_dir}) and run the same command again"
             )
 
-    def _restore(self, checkpoint):
+    def _restore(self, checkpoint: Path) -> int:
         state = json.loads((checkpoint / STATE_FILE).read_text())
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)  # its variables must exist to be loaded
@@ -130,7 +130,7 @@ class RunBackup(keras.callbacks.Callback):
         self.model._initial_epoch = state["epoch"]  # where fit starts, as keras.callbacks.BackupAndRestore sets it
         return state["epoch"]
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         staged = self.backup_dir / "staged"
         shutil.rmtree(staged, ignore_errors=True)  # what a run killed while writing it left
         staged.mkdir(parents=True)
@@ -142,6 +142,6 @@ class RunBackup(keras.callbacks.Callback):
             latest.rename(previous)
         staged.rename(latest)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         shutil.rmtree(self.backup_dir, ignore_errors=True)
         unlock_run_folder(self.out_dir)

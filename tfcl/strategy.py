@@ -48,7 +48,9 @@ def multi_worker_strategy() -> Any:
     import tensorflow as tf
 
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-        def experimental_distribute_dataset(self, dataset, options=None):
+        def experimental_distribute_dataset(
+            self, dataset: tf.data.Dataset, options: tf.distribute.InputOptions | None = None
+        ) -> tf.distribute.DistributedDataset:
             replicas = self.num_replicas_in_sync
             sizes = {spec.shape[0] for spec in tf.nest.flatten(dataset.element_spec)} - {None}
             if len(sizes) > 1 or any(size % replicas for size in sizes):
@@ -57,11 +59,11 @@ def multi_worker_strategy() -> Any:
                     f"(batch with drop_remainder=True); the data set yields {dataset.element_spec}"
                 )
 
-            def replica_batches(context):
+            def replica_batches(context: tf.distribute.InputContext) -> tf.data.Dataset:
                 local = replicas // context.num_input_pipelines
                 first = context.input_pipeline_id * local
 
-                def rows_of_local_replicas(*element):
+                def rows_of_local_replicas(*element: tf.Tensor) -> Any:
                     element = element[0] if len(element) == 1 else element
                     return tf.nest.map_structure(
                         lambda t: tf.reshape(t, tf.concat([[replicas, -1], tf.shape(t)[1:]], 0))[first : first + local],
@@ -72,8 +74,8 @@ def multi_worker_strategy() -> Any:
 
             return self.distribute_datasets_from_function(replica_batches, options)
 
-        def reduce(self, reduce_op, value, axis):
-            def reduce_one(one):
+        def reduce(self, reduce_op: tf.distribute.ReduceOp | str, value: Any, axis: int | None) -> Any:
+            def reduce_one(one: Any) -> Any:
                 scalar = self.experimental_local_results(one)[0].shape.rank == 0
                 return super(MultiWorkerMirroredStrategy, self).reduce(reduce_op, one, None if scalar else axis)
 

@@ -18,7 +18,7 @@ from tfcl.cli.console import UserError
 from tfcl.data.weibo import MAX_CHARS, PLACEHOLDERS, POLICIES, Normalization
 
 
-def register(subparsers):
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ingest", help="turn raw Weibo records into TFRecords (Apache Beam)")
     sources = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
 
@@ -97,7 +97,7 @@ def pipeline_args(args: argparse.Namespace) -> list[str]:
         raise UserError(str(error)) from None
 
 
-def normalization(args):
+def normalization(args: argparse.Namespace) -> Normalization:
     return Normalization(
         **{kind: getattr(args, kind) for kind in PLACEHOLDERS},
         lost_emoji_mark=args.lost_emoji_mark or None,
@@ -131,7 +131,7 @@ def run_weibo(args: argparse.Namespace) -> int | None:
     return None
 
 
-def run_sample(args):
+def run_sample(args: argparse.Namespace) -> None:
     from tfcl.data.weibo_sample import write_sample
 
     manifest = write_sample(args.out, posts=args.posts, seed=args.seed)

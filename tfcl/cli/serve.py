@@ -15,7 +15,7 @@ def _flag(name: str) -> list[str]:
     return [f"--{name}", f"--{name.replace('-', '_')}"]
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="serve SavedModels over TF Serving's gRPC and REST APIs until Ctrl-C or SIGTERM",

@@ -3,7 +3,10 @@
 Importing this package does not import TensorFlow: the loaders' modules load on first use.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
 from tfcl.data.cache import DatasetNotFoundError, data_dir, dataset_dir
 
@@ -26,7 +29,7 @@ _MODULE_OF = {name: module for module, names in _LOADERS.items() for name in nam
 __all__ = ["DatasetNotFoundError", "data_dir", "dataset_dir", *_MODULE_OF]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _MODULE_OF:
         return getattr(importlib.import_module(f"tfcl.data.{_MODULE_OF[name]}"), name)
     raise AttributeError(f"module 'tfcl.data' has no attribute {name!r}")

@@ -39,12 +39,16 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from html.parser import HTMLParser
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 FORMATS = ("jsonl", "csv")
 # Why a record is set aside, in the order the checks run.
@@ -81,7 +85,7 @@ _HASH_MARKS = str.maketrans("＃", "#")
 class MalformedRecord(ValueError):
     """A record that cannot become a post; ``reason`` is one of :data:`REASONS`."""
 
-    def __init__(self, reason, detail):
+    def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -102,7 +106,7 @@ class Normalization:
     lost_emoji_mark: str | None = "?"
     strip_card_residue: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for kind in PLACEHOLDERS:
             if getattr(self, kind) not in POLICIES:
                 raise ValueError(f"Normalization.{kind} must be one of {POLICIES}, got {getattr(self, kind)!r}")
@@ -122,7 +126,7 @@ class WeiboPost:
     repost_of_id: str = ""
     repost_of_text: str = ""
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
 
@@ -135,7 +139,7 @@ class DeadLetter:
     detail: str
     raw: str
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
 
@@ -156,7 +160,7 @@ class InputError(ValueError):
     """Inputs that cannot be ingested at all: missing, empty, without a usable CSV header, of mixed formats."""
 
 
-def topic_name(body, lost_emoji_mark="?"):
+def topic_name(body: str, lost_emoji_mark: str | None = "?") -> str:
     """The topic a hashtag body names: NFKC, lost-emoji marks dropped, whitespace collapsed; "" if it has no word."""
     name = unicodedata.normalize("NFKC", body)
     if lost_emoji_mark:
@@ -165,7 +169,9 @@ def topic_name(body, lost_emoji_mark="?"):
     return name if re.search(r"\w", name) else ""
 
 
-def split_hashtags(text, max_topic_chars=MAX_TOPIC_CHARS, lost_emoji_mark="?"):
+def split_hashtags(
+    text: str, max_topic_chars: int = MAX_TOPIC_CHARS, lost_emoji_mark: str | None = "?"
+) -> tuple[tuple[str, ...], str]:
     """``(topics, rest)``: the topics in order of first appearance, and the text with each hashtag made a space."""
     marks = text.translate(_HASH_MARKS)
     topics, pieces, kept_from = [], [], 0
@@ -187,7 +193,7 @@ def split_hashtags(text, max_topic_chars=MAX_TOPIC_CHARS, lost_emoji_mark="?"):
     return tuple(topics), "".join(pieces) + text[kept_from:]
 
 
-def normalize_text(text, normalization=Normalization()):
+def normalize_text(text: str, normalization: Normalization = Normalization()) -> str:
     """Apply ``normalization`` to a text whose hashtags are already removed."""
     text = "".join(char for char in text if unicodedata.category(char) not in ("Co", "Cf"))
     if normalization.strip_card_residue:
@@ -204,7 +210,7 @@ def normalize_text(text, normalization=Normalization()):
     return " ".join(_EMPTY_BRACKETS.sub(" ", text).split())
 
 
-def parse_created_at(value):
+def parse_created_at(value: Any) -> str:
     """Weibo's ``"Wed Mar 18 10:20:30 +0800 2020"`` or ISO 8601 → ISO 8601; "" stays ""."""
     value = str(value).strip()
     if not value:
@@ -219,12 +225,12 @@ def parse_created_at(value):
         raise MalformedRecord("bad_created_at", f"unrecognised time {value!r}") from None
 
 
-def derived_id(user_id, text):
+def derived_id(user_id: str, text: str) -> str:
     """The id of a post from a source without ids: a hash of its user and text."""
     return DERIVED_ID_PREFIX + hashlib.sha1(f"{user_id}\x1f{text}".encode()).hexdigest()[:16]
 
 
-def html_to_text(text):
+def html_to_text(text: str) -> str:
     """Plain text of m.weibo.cn's HTML post text; a text without Weibo's tags is returned as it is."""
     if not _HTML_TAG.search(text):
         return text
@@ -237,23 +243,28 @@ def html_to_text(text):
 class _HtmlText(HTMLParser):
     """Tags dropped, entities decoded, ``<br>`` a newline, emoticon ``<img alt="[哈哈]">`` its code."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts = []
+        self.parts: list[str] = []
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
             self.parts.append("\n")
         elif tag == "img":
             self.parts.append(dict(attrs).get("alt") or "")
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         self.parts.append(data)
 
 
 def parse_post(
-    record, *, derive_id=False, max_chars=MAX_CHARS, normalization=Normalization(), max_topic_chars=MAX_TOPIC_CHARS
-):
+    record: dict[str, Any],
+    *,
+    derive_id: bool = False,
+    max_chars: int = MAX_CHARS,
+    normalization: Normalization = Normalization(),
+    max_topic_chars: int = MAX_TOPIC_CHARS,
+) -> WeiboPost:
     """A :class:`WeiboPost` from one decoded record (a status object or a CSV row as a dict).
 
     Raises :class:`MalformedRecord` when it has no text, is longer than ``max_chars``, has no id (unless
@@ -296,7 +307,7 @@ class RecordParser:
     max_topic_chars: int = MAX_TOPIC_CHARS
     normalization: Normalization = Normalization()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}, got {self.fmt!r}")
         if (self.fmt == "csv") != bool(self.csv_columns):
@@ -306,11 +317,11 @@ class RecordParser:
         codecs.lookup(self.encoding)
 
     @property
-    def derives_ids(self):
+    def derives_ids(self) -> bool:
         """A CSV without an id column: ids are derived from user and text (see :func:`derived_id`)."""
         return self.fmt == "csv" and not set(self.csv_columns) & set(ID_FIELDS)
 
-    def parse(self, raw):
+    def parse(self, raw: bytes | str) -> WeiboPost:
         """The post in ``raw`` (bytes or str); raises :class:`MalformedRecord`."""
         line = _decode(raw, self.encoding) if isinstance(raw, bytes) else raw
         record = _json_object(line) if self.fmt == "jsonl" else self._csv_row(line)
@@ -322,14 +333,14 @@ class RecordParser:
             max_topic_chars=self.max_topic_chars,
         )
 
-    def parse_or_dead_letter(self, source, raw):
+    def parse_or_dead_letter(self, source: str, raw: bytes | str) -> WeiboPost | DeadLetter:
         try:
             return self.parse(raw)
         except MalformedRecord as error:
             raw_text = raw.decode(self.encoding, "backslashreplace") if isinstance(raw, bytes) else raw
             return DeadLetter(source, error.reason, error.detail, raw_text)
 
-    def _csv_row(self, line):
+    def _csv_row(self, line: str) -> dict[str, str]:
         try:
             row = next(csv.reader(io.StringIO(line, newline=""), strict=True), [])
         except csv.Error as error:
@@ -340,7 +351,7 @@ class RecordParser:
         return dict(zip(self.csv_columns, row))
 
 
-def detect_format(path, head=b""):
+def detect_format(path: str | os.PathLike[str], head: bytes = b"") -> str:
     """``"jsonl"`` or ``"csv"`` from the file name, else from its first bytes (``head``): ``{`` means JSON lines."""
     name = str(path).lower().removesuffix(".gz")
     if name.endswith((".jsonl", ".json", ".ndjson")):
@@ -350,7 +361,7 @@ def detect_format(path, head=b""):
     return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
-def csv_columns(header, encoding="utf-8"):
+def csv_columns(header: bytes | str, encoding: str = "utf-8") -> tuple[str, ...]:
     """The column names of a CSV header record (bytes), stripped and lower-cased."""
     line = _decode(header, encoding) if isinstance(header, bytes) else header
     return tuple(name.strip().lower() for name in next(csv.reader(io.StringIO(line, newline=""))))
@@ -369,7 +380,7 @@ def iter_csv_records(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     lines = iter(lines)
     pending, consumed = collections.deque(), []  # lines to read again after a rejected record; the record's lines
 
-    def latin1_lines():
+    def latin1_lines() -> Iterator[str]:
         while pending or (line := next(lines, None)) is not None:
             line = pending.popleft() if pending else line
             consumed.append(line)
@@ -412,7 +423,14 @@ def open_records(
     return parser, ((f"{source}:{number}", record) for number, record in csv_records)
 
 
-def read_posts(path, fmt=None, *, encoding="utf-8", dead_letters=None, **parser_options):
+def read_posts(
+    path: str | os.PathLike[str],
+    fmt: str | None = None,
+    *,
+    encoding: str = "utf-8",
+    dead_letters: list[DeadLetter] | None = None,
+    **parser_options: Any,
+) -> Iterator[WeiboPost]:
     """The posts of a local JSON-lines or CSV file (``.gz`` too), in file order; the format is detected unless given.
 
     A malformed record raises :class:`MalformedRecord` naming its line, unless ``dead_letters`` is a list: then a
@@ -432,7 +450,7 @@ def read_posts(path, fmt=None, *, encoding="utf-8", dead_letters=None, **parser_
                 dead_letters.append(result)
 
 
-def read_topic_counts(path):
+def read_topic_counts(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
     """``[(topic, count), ...]`` from a ``topic<TAB>count`` file written by the ingestion job."""
     with open(path, encoding="utf-8") as file:
         return [(topic, int(count)) for topic, count in (line.rstrip("\n").split("\t")[:2] for line in file)]
@@ -444,7 +462,7 @@ LIST_FEATURES = ("topics", "pictures")
 FEATURES = tuple(field.name for field in dataclasses.fields(WeiboPost))
 
 
-def feature_spec():
+def feature_spec() -> dict[str, tf.io.RaggedFeature | tf.io.FixedLenFeature]:
     """The ``tf.io.parse_example`` spec of the ingested TFRecords: lists are ragged, the rest scalar strings."""
     import tensorflow as tf
 
@@ -454,11 +472,11 @@ def feature_spec():
     }
 
 
-def to_example(post):
+def to_example(post: WeiboPost) -> tf.train.Example:
     """``post`` as a ``tf.train.Example`` with the features of :func:`feature_spec`."""
     import tensorflow as tf
 
-    def values(name):
+    def values(name: str) -> list[bytes]:
         value = getattr(post, name)
         return [item.encode("utf-8") for item in (value if name in LIST_FEATURES else [value])]
 
@@ -469,17 +487,17 @@ def to_example(post):
     )
 
 
-def from_example(features):
+def from_example(features: Mapping[str, tf.Tensor]) -> WeiboPost:
     """A :class:`WeiboPost` from one example parsed with :func:`feature_spec` (eager tensors)."""
 
-    def decode(name):
+    def decode(name: str) -> str | tuple[str, ...]:
         value = features[name].numpy()
         return tuple(item.decode("utf-8") for item in value) if name in LIST_FEATURES else value.decode("utf-8")
 
     return WeiboPost(**{name: decode(name) for name in FEATURES})
 
 
-def load_split(out_dir, split):
+def load_split(out_dir: str | os.PathLike[str], split: str) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of parsed examples from ``<out_dir>/<split>/*.tfrecord.gz`` (as the ingestion writes)."""
     import tensorflow as tf
 
@@ -492,7 +510,7 @@ def load_split(out_dir, split):
     )
 
 
-def _first(record, fields):
+def _first(record: Any, fields: Iterable[str]) -> Any:
     """The first field of ``fields`` with a value (not None, "" or empty)."""
     for field in fields:
         value = record
@@ -503,11 +521,11 @@ def _first(record, fields):
     return None
 
 
-def _text_value(value):
+def _text_value(value: Any) -> str:
     return "" if value is None or isinstance(value, (dict, list)) else str(value).strip()
 
 
-def _picture_refs(value):
+def _picture_refs(value: Any) -> tuple[str, ...]:
     """Picture references from any of Weibo's picture fields: a list, a ``{pid: info}`` dict or a joined string."""
     if isinstance(value, str):  # a CSV cell: "u1,u2", "u1 u2" or '["u1", "u2"]'
         return tuple(ref for ref in re.split(r"[\s,;\[\]\"']+", value) if ref)
@@ -515,7 +533,7 @@ def _picture_refs(value):
     return tuple(ref for ref in map(_picture_ref, items) if ref)
 
 
-def _picture_ref(item):
+def _picture_ref(item: Any) -> str:
     if not isinstance(item, dict):
         return _text_value(item)
     for field in ("large.url", "url", "thumbnail_pic", "pid", "pic_id"):
@@ -525,14 +543,14 @@ def _picture_ref(item):
     return ""
 
 
-def _decode(raw, encoding):
+def _decode(raw: bytes, encoding: str) -> str:
     try:
         return raw.decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise MalformedRecord("bad_encoding", f"not {encoding}: {error.reason} at byte {error.start}") from None
 
 
-def _json_object(line):
+def _json_object(line: str) -> dict[str, Any]:
     if not line.strip():
         raise MalformedRecord("bad_json", "blank line")
     try:

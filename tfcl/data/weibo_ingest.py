@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -86,21 +86,21 @@ class ParseWeibo(beam.PTransform):
     """``(source, raw bytes)`` records → tagged outputs ``posts`` (``(source, WeiboPost)``) and ``dead_letters``
     (DeadLetter)."""
 
-    def __init__(self, parser: weibo.RecordParser):
+    def __init__(self, parser: weibo.RecordParser) -> None:
         super().__init__()
         self.parser = parser
 
-    def expand(self, records):
+    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return records | beam.ParDo(_ParseFn(self.parser)).with_outputs(DEAD_LETTERS, main=POSTS)
 
 
 class _ParseFn(beam.DoFn):
-    def __init__(self, parser):
+    def __init__(self, parser: weibo.RecordParser) -> None:
         self.parser = parser
         self.read = Metrics.counter(NAMESPACE, "read")
         self.dead_lettered = {reason: Metrics.counter(NAMESPACE, f"dead_letter_{reason}") for reason in weibo.REASONS}
 
-    def process(self, record):
+    def process(self, record: tuple[str, bytes]) -> Iterator[tuple[str, weibo.WeiboPost] | beam.pvalue.TaggedOutput]:
         self.read.inc()
         result = self.parser.parse_or_dead_letter(*record)
         if isinstance(result, weibo.WeiboPost):
@@ -125,14 +125,14 @@ class IngestWeibo(beam.PTransform):
     ``tallies`` holds ``(name, n)`` pairs; :func:`counts_report` turns their sums into the counts file.
     """
 
-    def __init__(self, parser: weibo.RecordParser, eval_fraction: float = 0.1):
+    def __init__(self, parser: weibo.RecordParser, eval_fraction: float = 0.1) -> None:
         super().__init__()
         if not 0 <= eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
         self.parser = parser
         self.eval_fraction = eval_fraction
 
-    def expand(self, records):
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
         parsed = records | "Parse" >> ParseWeibo(self.parser)
         kept_and_dropped = (
             parsed[POSTS]
@@ -162,13 +162,15 @@ class IngestWeibo(beam.PTransform):
         }
 
 
-def _partition(post, num_partitions, eval_fraction):
+def _partition(post: weibo.WeiboPost, num_partitions: int, eval_fraction: float) -> int:
     split = split_of(post.id, eval_fraction)
     Metrics.counter(NAMESPACE, f"written_{SPLITS[split]}").inc()
     return split
 
 
-def _count_duplicates(kept_and_dropped):
+def _count_duplicates(
+    kept_and_dropped: tuple[weibo.WeiboPost, list[weibo.Duplicate]],
+) -> list[weibo.Duplicate]:
     dropped = kept_and_dropped[1]
     Metrics.counter(NAMESPACE, "duplicates").inc(len(dropped))
     return dropped
@@ -204,19 +206,19 @@ class ReadWeiboRecords(beam.PTransform):
     """File paths → ``(source, raw bytes)`` records: JSON lines split across workers, CSV files read whole
     (a quoted field may span lines)."""
 
-    def __init__(self, paths: Sequence[str], fmt: str):
+    def __init__(self, paths: Sequence[str], fmt: str) -> None:
         super().__init__()
         self.paths = list(paths)
         self.fmt = fmt
 
-    def expand(self, pbegin):
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         paths = pbegin | "Paths" >> beam.Create(self.paths)
         if self.fmt == "jsonl":
             return paths | beam.io.ReadAllFromText(coder=beam.coders.BytesCoder(), with_filename=True)
         return paths | fileio.MatchAll() | fileio.ReadMatches() | beam.FlatMap(_csv_file_records)
 
 
-def _csv_file_records(readable_file):
+def _csv_file_records(readable_file: fileio.ReadableFile) -> Iterator[tuple[str, bytes]]:
     with readable_file.open() as file:
         _, records = weibo.open_records(file, "csv", source=readable_file.metadata.path)
         yield from records
@@ -272,11 +274,11 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return non_empty
 
 
-def _match(pattern):
+def _match(pattern: str) -> list[str]:
     return sorted(metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list)
 
 
-def _is_data_file(path):
+def _is_data_file(path: str) -> bool:
     name = os.path.basename(path).lower().removesuffix(".gz")
     return not name.startswith(".") and name.endswith((".jsonl", ".json", ".ndjson", ".csv"))
 
@@ -295,7 +297,7 @@ class Destinations:
 def tfrecord_writer(out_dir: str, num_shards: int) -> Callable[[str], beam.PTransform]:
     """The CLI's split writer: ``out_dir/<split>/part-*-of-<num_shards>.tfrecord.gz``."""
 
-    def write(split):
+    def write(split: str) -> beam.PTransform:
         return beam.io.WriteToTFRecord(
             os.path.join(out_dir, split, "part"),
             coder=beam.coders.ProtoCoder(tf.train.Example),
@@ -433,7 +435,7 @@ def run_ingestion(
     return counts
 
 
-def _check_replaceable(out_dir):
+def _check_replaceable(out_dir: str) -> None:
     if not FileSystems.exists(out_dir) or FileSystems.exists(os.path.join(out_dir, COUNTS_FILE)):
         return
     if FileSystems.match([os.path.join(out_dir, "*")])[0].metadata_list:
@@ -443,7 +445,7 @@ def _check_replaceable(out_dir):
         )
 
 
-def _replace(out_dir, run_dir):
+def _replace(out_dir: str, run_dir: str) -> None:
     """Put the finished ``run_dir`` in the place of ``out_dir`` (the previous run's output is deleted)."""
     if not FileSystems.exists(out_dir):
         FileSystems.rename([run_dir], [out_dir])
@@ -457,21 +459,21 @@ def _replace(out_dir, run_dir):
 class WriteSingleFile(beam.PTransform):
     """Write a PCollection of strings to one file ``folder/name`` (one line each, or as they are)."""
 
-    def __init__(self, folder: str, name: str, lines: bool = True):
+    def __init__(self, folder: str, name: str, lines: bool = True) -> None:
         super().__init__()
         self.path = os.path.join(folder, name)
         self.lines = lines
 
-    def expand(self, texts):
+    def expand(self, texts: beam.PCollection) -> beam.PCollection:
         return texts | beam.io.WriteToText(
             self.path, num_shards=1, shard_name_template="", append_trailing_newlines=self.lines
         )
 
 
-def _head(path, size=64):
+def _head(path: str, size: int = 64) -> bytes:
     with FileSystems.open(path) as file:
         return file.read(size)
 
 
-def _topic_events(post, split):
+def _topic_events(post: weibo.WeiboPost, split: str) -> list[tuple[str, tuple[int, int]]]:
     return [(topic, (int(split == "train"), int(split == "eval"))) for topic in post.topics]

@@ -22,10 +22,15 @@ Besides: the hashtag in all the forms users write it (``#话题#``, ``＃话题�
 lines. The same ``seed`` gives the same bytes.
 """
 
+from __future__ import annotations
+
 import json
 import math
+import os
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 # domain: (words its topics share, picture references). "a/b/c": one word, its usual form first, then rarer ones.
 DOMAINS = {
@@ -111,7 +116,7 @@ FIRST_MID = 4480000000000000
 START = datetime(2020, 3, 18, tzinfo=timezone(timedelta(hours=8)))
 
 
-def write_sample(path, posts=2000, seed=0):
+def write_sample(path: str | os.PathLike[str], posts: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Write the corpus to ``path``; returns its manifest (what the lines hold, for checking the ingestion)."""
     lines, manifest = sample_lines(posts, seed)
     with open(path, "wb") as file:
@@ -119,7 +124,7 @@ def write_sample(path, posts=2000, seed=0):
     return manifest
 
 
-def sample_lines(posts, seed=0):
+def sample_lines(posts: int, seed: int = 0) -> tuple[list[bytes], dict[str, Any]]:
     """``(lines, manifest)``: ``posts`` distinct well-formed posts, repeats of some of them, malformed lines."""
     if posts < 1:
         raise ValueError(f"posts must be at least 1, got {posts}")
@@ -145,7 +150,7 @@ def sample_lines(posts, seed=0):
     return lines, manifest
 
 
-def _record(rng, index):
+def _record(rng: random.Random, index: int) -> dict[str, Any]:
     """One well-formed status, in one of the API's shapes."""
     topic = rng.choices(range(len(TOPICS)), WEIGHTS)[0]
     short = rng.random() < RATES["short"]
@@ -181,7 +186,7 @@ def _record(rng, index):
     return record
 
 
-def _second_topic(rng, topic):
+def _second_topic(rng: random.Random, topic: int) -> int:
     """Another topic, of the same domain with probability ``RATES["same_domain"]``."""
     same = rng.random() < RATES["same_domain"]
     return rng.choice(
@@ -193,7 +198,7 @@ def _second_topic(rng, topic):
     )
 
 
-def _words(rng, topic, short=False):
+def _words(rng: random.Random, topic: int, short: bool = False) -> list[str]:
     """A few of the topic's own words (often none) and of its domain's, each in one of its surface forms."""
     _, domain, own = TOPICS[topic]
     own_count = rng.choice((0, 1)) if short else rng.choice((0, 1, 1, 2, 2, 3))
@@ -202,19 +207,19 @@ def _words(rng, topic, short=False):
     return [_surface(rng, word) for word in words]
 
 
-def _surface(rng, word):
+def _surface(rng: random.Random, word: str) -> str:
     forms = word.split("/")
     return rng.choice(forms[1:]) if len(forms) > 1 and rng.random() < RATES["rare_form"] else forms[0]
 
 
-def _sentence(rng, words, chatter):
+def _sentence(rng: random.Random, words: Iterable[str], chatter: int) -> str:
     words = list(words) + rng.sample(CHATTER, chatter)
     rng.shuffle(words)
     clauses = ["".join(words[start : start + 3]) for start in range(0, len(words), 3)]
     return "，".join(clauses) + rng.choice("。！～")
 
 
-def _text(rng, body, tags):
+def _text(rng: random.Random, body: str, tags: list[str]) -> str:
     if rng.random() < RATES["mention"]:
         body += f"@{rng.choice(NAMES)} "
     if rng.random() < RATES["emoticon"]:
@@ -229,31 +234,31 @@ def _text(rng, body, tags):
     return f"{body} {' '.join(hashtags)}"
 
 
-def _id_fields(rng, index):
+def _id_fields(rng: random.Random, index: int) -> dict[str, Any]:
     mid = FIRST_MID + index
     return rng.choice(({"idstr": str(mid), "mid": str(mid)}, {"id": mid}, {"mid": str(mid)}))
 
 
-def _user_fields(rng):
+def _user_fields(rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.5:
         return {"user": {"idstr": _user_id(rng), "screen_name": rng.choice(NAMES)}}
     return {"user_id": _user_id(rng)}
 
 
-def _user_id(rng):
+def _user_id(rng: random.Random) -> str:
     return str(1000000000 + 37 * rng.randrange(300))
 
 
-def _time(rng):
+def _time(rng: random.Random) -> str:
     moment = START + timedelta(minutes=rng.randrange(24 * 60))
     return moment.isoformat() if rng.random() < 0.2 else moment.strftime("%a %b %d %H:%M:%S %z %Y")
 
 
-def _json_line(record, encoding="utf-8"):
+def _json_line(record: dict[str, Any], encoding: str = "utf-8") -> bytes:
     return json.dumps(record, ensure_ascii=False).encode(encoding)
 
 
-def _malformed_line(rng, kind, index):
+def _malformed_line(rng: random.Random, kind: str, index: int) -> bytes:
     """A line the ingestion must set aside for ``kind`` (one of :data:`MALFORMED`)."""
     record = {
         "generated": True,

@@ -50,15 +50,15 @@ def post_pairs(
     )
     spec = {name: weibo.feature_spec()[name] for name in ("document", "topics")}
 
-    def ids_of(record):
+    def ids_of(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         example = tf.io.parse_single_example(record, spec)
         ids = table.lookup(example["topics"])
         return example["document"], tf.unique(tf.boolean_mask(ids, ids >= 0)).y
 
-    def keep(document, ids):
+    def keep(document: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
         return (tf.strings.length(document) > 0) & (tf.size(ids) > 0) & (tf.size(ids) <= max_topics_per_post)
 
-    def pairs(document, ids):
+    def pairs(document: tf.Tensor, ids: tf.Tensor) -> tf.data.Dataset:
         n = tf.size(ids)
         rotations = tf.gather(ids, (tf.range(n)[:, None] + tf.range(n)[None, :]) % n)  # row p starts with ids[p]
         topic_ids = tf.pad(rotations, [[0, 0], [0, max_topics_per_post - n]], constant_values=-1)
@@ -79,7 +79,9 @@ def pair_batches(
     if shuffle_seed is not None:
         pairs = pairs.shuffle(16_384, seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
 
-    def tokenize(documents, topics, topic_ids):
+    def tokenize(
+        documents: tf.Tensor, topics: tf.Tensor, topic_ids: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         return model.encoder.tokenize(documents), model.topic_tower.tokenize(topics), topic_ids
 
     return (

@@ -1,13 +1,20 @@
 """A gRPC client for TF Serving's PredictionService and ModelService: ``tensorflow_model_server`` or ``tfcl serve``."""
 
+from __future__ import annotations
+
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -16,7 +23,13 @@ from tensorflow_serving.apis import (
 State = get_model_status_pb2.ModelVersionStatus.State
 
 
-def _set_model_spec(model_spec, name, version=None, version_label=None, signature_name=None):
+def _set_model_spec(
+    model_spec: model_pb2.ModelSpec,
+    name: str,
+    version: int | None = None,
+    version_label: str | None = None,
+    signature_name: str | None = None,
+) -> None:
     model_spec.name = name
     if version is not None:
         model_spec.version.value = version
@@ -34,7 +47,7 @@ class ServingClient:
     clients) make N clients: each has its own channel and its own connection.
     """
 
-    def __init__(self, address, timeout=10.0):
+    def __init__(self, address: str, timeout: float = 10.0) -> None:
         self.address = address
         self.timeout = timeout
         self._channel = grpc.insecure_channel(
@@ -45,7 +58,7 @@ class ServingClient:
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
-    def predict(self, model_name, inputs, **options):
+    def predict(self, model_name: str, inputs: Mapping[str, Any], **options: Any) -> dict[str, np.ndarray]:
         """Run a signature: ``{input: array-like}`` in, ``{output: numpy array}`` out.
 
         ``options`` are those of :meth:`predict_response`.
@@ -54,8 +67,15 @@ class ServingClient:
         return {alias: tf.make_ndarray(tensor) for alias, tensor in response.outputs.items()}
 
     def predict_response(
-        self, model_name, inputs, signature_name=None, version=None, version_label=None, output_filter=(), timeout=None
-    ):
+        self,
+        model_name: str,
+        inputs: Mapping[str, Any],
+        signature_name: str | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
+        output_filter: Iterable[str] = (),
+        timeout: float | None = None,
+    ) -> predict_pb2.PredictResponse:
         """The ``PredictResponse`` itself; its ``model_spec`` names the version that answered.
 
         ``inputs`` values are numpy arrays, lists, strings or bytes (converted with ``tf.make_tensor_proto``) or
@@ -69,7 +89,9 @@ class ServingClient:
             request.inputs[alias].CopyFrom(tensor)
         return self._predictions.Predict(request, timeout=self._timeout(timeout))
 
-    def signature_defs(self, model_name, version=None, timeout=None):
+    def signature_defs(
+        self, model_name: str, version: int | None = None, timeout: float | None = None
+    ) -> dict[str, SignatureDef]:
         """GetModelMetadata: ``{signature name: SignatureDef}`` of the model's latest (or given) version."""
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         _set_model_spec(request.model_spec, model_name, version)
@@ -78,18 +100,22 @@ class ServingClient:
         response.metadata["signature_def"].Unpack(signature_def_map)
         return dict(signature_def_map.signature_def)
 
-    def model_status(self, model_name, version=None, timeout=None):
+    def model_status(self, model_name: str, version: int | None = None, timeout: float | None = None) -> dict[int, str]:
         """GetModelStatus: ``{version: state name}``, e.g. ``{2: "AVAILABLE", 1: "END"}``."""
         response = self.model_status_response(model_name, version, timeout)
         return {status.version: State.Name(status.state) for status in response.model_version_status}
 
-    def model_status_response(self, model_name, version=None, timeout=None):
+    def model_status_response(
+        self, model_name: str, version: int | None = None, timeout: float | None = None
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         """The ``GetModelStatusResponse`` itself: each version's state, and its load error if any."""
         request = get_model_status_pb2.GetModelStatusRequest()
         _set_model_spec(request.model_spec, model_name, version)
         return self._models.GetModelStatus(request, timeout=self._timeout(timeout))
 
-    def wait_until_available(self, model_name, version=None, timeout=60.0, poll_seconds=0.2):
+    def wait_until_available(
+        self, model_name: str, version: int | None = None, timeout: float = 60.0, poll_seconds: float = 0.2
+    ) -> list[int]:
         """Block until ``version`` (default: any version) of the model is AVAILABLE; returns the available versions.
 
         Waits through a server that is still starting (UNAVAILABLE) or has not found the model yet (NOT_FOUND).
@@ -112,14 +138,14 @@ class ServingClient:
                 )
             time.sleep(poll_seconds)
 
-    def close(self):
+    def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self):
+    def __enter__(self) -> ServingClient:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _timeout(self, timeout):
+    def _timeout(self, timeout: float | None) -> float:
         return self.timeout if timeout is None else timeout

@@ -7,6 +7,7 @@ Both files are text-format protos, as ``tensorflow_model_server`` reads them. Th
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,7 +174,7 @@ def layout_error(name: str, base_path: str | os.PathLike) -> str | None:
     return None
 
 
-def select_versions(policy: VersionPolicy, versions) -> set[int]:
+def select_versions(policy: VersionPolicy, versions: Iterable[int]) -> set[int]:
     """The versions among ``versions`` that a ``model_version_policy`` serves (unset: the latest one)."""
     choice = policy.WhichOneof("policy_choice")
     if choice == "all":

@@ -4,6 +4,8 @@ HandleReloadConfigRequest). Classify, Regress and MultiInference answer UNIMPLEM
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import grpc
 import tensorflow as tf
@@ -11,6 +13,7 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -21,21 +24,23 @@ from tfcl.serving.models import ModelManager, requested_version
 from tfcl.serving.servable import SIGNATURE_DEF_FIELD
 from tfcl.serving.status import ServingError, invalid_argument, version_status_not_found
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
-def _answers_serving_errors(method):
+
+def _answers_serving_errors(method: _Method) -> _Method:
     """Answer a :class:`ServingError` with its status code and message (rather than UNKNOWN)."""
 
     @functools.wraps(method)
-    def answer(self, request, context):
+    def answer(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
         except ServingError as error:
             context.abort(error.code, str(error))
 
-    return answer
+    return answer  # type: ignore[return-value]
 
 
-def signature_name_of(model_spec) -> str:
+def signature_name_of(model_spec: model_pb2.ModelSpec) -> str:
     return model_spec.signature_name or tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 
 
@@ -46,7 +51,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._manager = manager
 
     @_answers_serving_errors
-    def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:
+    def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
         signature_name = signature_name_of(request.model_spec)
         with self._manager.serve(request.model_spec) as servable:
             arrays = servable.arrays_from_protos(signature_name, request.inputs)
@@ -61,7 +68,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_answers_serving_errors
-    def GetModelMetadata(self, request, context) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         if not request.metadata_field:
@@ -80,7 +89,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self._manager = manager
 
     @_answers_serving_errors
-    def GetModelStatus(self, request, context) -> get_model_status_pb2.GetModelStatusResponse:
+    def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         name, version = request.model_spec.name, requested_version(request.model_spec)
@@ -89,7 +100,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             raise version_status_not_found(name, version)
         return get_model_status_pb2.GetModelStatusResponse(model_version_status=model.version_status(version))
 
-    def HandleReloadConfigRequest(self, request, context) -> model_management_pb2.ReloadConfigResponse:
+    def HandleReloadConfigRequest(
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:
         """Serve ``request.config`` (a ``model_config_list``); the status says why a config was refused."""
         response = model_management_pb2.ReloadConfigResponse()
         if not request.config.HasField("model_config_list"):

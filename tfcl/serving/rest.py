@@ -27,6 +27,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tfcl.serving.models import ModelManager, ModelSpec
@@ -49,7 +50,7 @@ def model_spec(name: str, version: str | None, label: str | None, signature_name
     return spec
 
 
-def _message_json(message) -> dict[str, Any]:
+def _message_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True, including_default_value_fields=True)
 
 

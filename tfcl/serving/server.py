@@ -28,7 +28,7 @@ from tfcl.serving.config import (
     single_model_config,
 )
 from tfcl.serving.grpc_api import ModelService, PredictionService
-from tfcl.serving.models import LoadRetries, ModelManager
+from tfcl.serving.models import LoadRetries, ModelManager, ServedModel
 from tfcl.serving.rest import RestServer
 from tfcl.serving.status import ServingError
 
@@ -95,7 +95,7 @@ class ModelServer:
         self.rest_address = f"http://{bracketed_host}:{self._rest.port}" if self._rest else None
 
     @property
-    def models(self):
+    def models(self) -> dict[str, ServedModel]:
         """``{name: ServedModel}`` as served now."""
         return self.manager.models
 
