@@ -33,8 +33,10 @@ def test_other_tools_output_goes_to_the_log_and_the_command_s_own_to_the_console
         import logging
 
         logging.getLogger("absl").warning("TFX: component started")
+        logging.getLogger("tfcl.checkpoint").warning("latest backup unreadable; resuming from previous")
     captured = capfd.readouterr()
-    assert captured.out == "the answer\nwarning: collapse\n" and captured.err == ""
+    assert captured.out == "the answer\nwarning: collapse\n"
+    assert captured.err == "tfcl: WARNING: latest backup unreadable; resuming from previous\n"
     logged = log.read_text()
     for noise in ("Looking in indexes", "oneDNN", "a library's deprecation", "component started"):
         assert noise in logged

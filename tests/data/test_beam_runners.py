@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from tfcl.cli import ingest
+from tfcl.cli.console import UserError
 from tfcl.data import weibo_ingest
 
 STATUSES = str(Path(__file__).parents[1] / "fixtures" / "weibo" / "statuses.jsonl")
@@ -90,7 +91,7 @@ def test_tfcl_ingest_passes_runner_options_through(tmp_path):
     )
     assert ingest.pipeline_args(args) == ["--runner=FlinkRunner", "--flink_master=flink:8081", "--parallelism=4"]
     args = parser.parse_args(["ingest", "weibo", STATUSES, "--out", str(tmp_path), "--runner", "Dataflow"])
-    with pytest.raises(SystemExit, match="unknown runner 'Dataflow'"):
+    with pytest.raises(UserError, match="unknown runner 'Dataflow'"):
         ingest.pipeline_args(args)
 
 

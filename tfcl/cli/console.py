@@ -58,6 +58,16 @@ def show_warning_where_it_belongs(console: TextIO, log: TextIO) -> Callable[...,
     return show
 
 
+def tfcl_warnings_on(console: TextIO) -> logging.Handler:
+    """A logging handler showing ``tfcl``'s own warnings and errors (a backup it could not read, ...) on
+    ``console``; other loggers' records go to the log only."""
+    handler = logging.StreamHandler(console)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda record: record.name.split(".")[0] == "tfcl")
+    handler.setFormatter(logging.Formatter("tfcl: %(levelname)s: %(message)s"))
+    return handler
+
+
 @contextlib.contextmanager
 def held_back() -> Iterator[Path]:
     """While the command line is parsed (which imports TensorFlow): file descriptors 1 and 2 (TF's C++ start-up
@@ -90,7 +100,7 @@ def console_to(log_path: str | Path, console_errors: bool = False) -> Iterator[T
     saved_logging = (root.handlers[:], root.level)
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.handlers[:] = [handler]
+    root.handlers[:] = [handler, tfcl_warnings_on(console_err)]
     root.setLevel(logging.INFO)
     tensorflow_logger = logging.getLogger("tensorflow")
     saved_levels = (tensorflow_logger.level, absl.logging.get_verbosity())
