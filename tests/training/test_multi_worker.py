@@ -155,7 +155,7 @@ def test_only_the_chief_writes_into_the_run_folder(two_workers):
 def test_a_cluster_that_lost_a_worker_resumes_from_the_last_checkpoint(data_dir, two_workers, tmp_path):
     out, _ = two_workers
     command = task_command(data_dir, tmp_path, "simclr")
-    metadata = tmp_path / "simclr" / "backup" / "training_metadata.json"
+    metadata = tmp_path / "simclr" / "backup" / "latest" / "state.json"  # tfcl.checkpoint.RunBackup's newest
     workers = start_workers(command, 2, log_dir=tmp_path / "logs-first", env=environment())
     try:
         deadline = time.monotonic() + TIMEOUT
