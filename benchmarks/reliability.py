@@ -88,7 +88,9 @@ def ingestion_loss(out_dir: Path, read: int) -> str:
 
 
 def counts_of(process: subprocess.CompletedProcess) -> dict:
-    return json.loads(process.stdout) if process.stdout.strip().startswith("{") else {}
+    """The counts ``tfcl ingest weibo`` printed (after the line naming its log), or {}."""
+    printed = process.stdout[process.stdout.find("{") :] if "{" in process.stdout else ""
+    return json.loads(printed) if printed else {}
 
 
 def ingest(inputs, out_dir, *options) -> subprocess.CompletedProcess:
