@@ -172,3 +172,25 @@ def test_more_replicas_need_a_project(tmp_path):
     args, _ = compile_command(tmp_path, "--trainer-replicas", "2")
     with pytest.raises(SystemExit, match="needs --vertex-project"):
         args.run(args)
+
+
+def test_the_picture_branch_compiles_for_kubeflow(tmp_path):
+    args, output = compile_command(tmp_path, "--pictures", "--picture-threshold", "0.3")
+    args.run(args)
+    tasks = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert {
+        "Trainer",
+        "wclip_trainer",
+        "RetrievalEvaluator",
+        "PictureRetrievalEvaluator",
+        "Pusher",
+        "wclip_pusher",
+    } <= tasks.keys()
+    assert "AnomaliesGate" in tasks["wclip_trainer"]["dependentTasks"]
+    inputs = tasks["PictureRetrievalEvaluator"]["inputs"]
+    assert inputs["artifacts"]["baseline_model"]["taskOutputArtifact"]["producerTask"].startswith(
+        "latest_blessed_wclip_resolver"
+    )
+    parameters = {name: value["runtimeValue"]["constantValue"] for name, value in inputs["parameters"].items()}
+    assert parameters["picture_root"] == {"stringValue": "gs://bucket/weibo"}
+    assert parameters["threshold"] == {"doubleValue": 0.3}

@@ -6,7 +6,6 @@ sample a few posts whose pictures are local files: a good one, a corrupt one and
 The second run (cache) and the anomalous corpus are slow tests.
 """
 
-import argparse
 import collections
 import json
 import os
@@ -338,50 +337,6 @@ def test_each_resolver_reads_only_its_own_trainers_models(tmp_path):
         "latest_blessed_model_resolver": {"p.Trainer"},
         "latest_blessed_wclip_resolver": {"p.wclip_trainer"},
     }
-
-
-def test_the_picture_branch_compiles_for_kubeflow(tmp_path):
-    pytest.importorskip("kfp.pipeline_spec", reason="KubeflowV2DagRunner needs the kfp-pipeline-spec package")
-    parser = argparse.ArgumentParser(prog="tfcl")
-    run_command.register(parser.add_subparsers(required=True))
-    output = tmp_path / "pipeline.json"
-    args = parser.parse_args(
-        [
-            "pipeline",
-            "compile",
-            "--kubeflow",
-            str(output),
-            "--pipeline-root",
-            str(tmp_path),
-            "--data-root",
-            "gs://bucket/weibo",
-            "--serving-model-dir",
-            "gs://bucket/serving",
-            "--image",
-            "example.com/tfcl-pipeline:test",
-            "--pictures",
-            "--picture-threshold",
-            "0.3",
-        ]
-    )
-    args.run(args)
-    tasks = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
-    assert {
-        "Trainer",
-        "wclip_trainer",
-        "RetrievalEvaluator",
-        "PictureRetrievalEvaluator",
-        "Pusher",
-        "wclip_pusher",
-    } <= tasks.keys()
-    assert "AnomaliesGate" in tasks["wclip_trainer"]["dependentTasks"]
-    inputs = tasks["PictureRetrievalEvaluator"]["inputs"]
-    assert inputs["artifacts"]["baseline_model"]["taskOutputArtifact"]["producerTask"].startswith(
-        "latest_blessed_wclip_resolver"
-    )
-    parameters = {name: value["runtimeValue"]["constantValue"] for name, value in inputs["parameters"].items()}
-    assert parameters["picture_root"] == {"stringValue": "gs://bucket/weibo"}
-    assert parameters["threshold"] == {"doubleValue": 0.3}
 
 
 @pytest.mark.parametrize(
