@@ -52,7 +52,9 @@ SMALL = {
 }
 SYNCHRONIZED_BN = {"images", "picture_texts"}  # the kinds whose builders take synchronized_bn (batch norm)
 # Loose where a large step is expected to differ by summation order across replicas (see test_image_methods).
-ATOL = {"barlow": 1e-3}
+# Barlow's loss on 8 samples is in the hundreds, so one SGD(lr=1) step moves weights by up to ~10²; float32 sums in
+# another order across replicas then differ by a few 1e-3 (seen: 2.8e-3 on 1 of 72 values of a kernel near 550).
+ATOL = {"barlow": 1e-2}
 SLOW = {"byol", "swav", "wenlan"}  # two momentum copies / prototypes: over a few seconds each on 2 CPU cores
 
 
