@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import keras
+
 from tfcl.apps.pictures import export_image_text, export_wclip
 from tfcl.apps.weibo import export_cdtom
 from tfcl.augment import byol_augmentation, multicrop_augmentation, simclr_augmentation
@@ -96,6 +98,50 @@ def crops(size: int, channels: int) -> Callable[..., Any]:
 def asymmetric_crops(size: int, channels: int) -> Callable[..., Any]:
     """BYOL's asymmetric views (blur and solarisation differ) with crops down to a fifth of the image."""
     return byol_augmentation(size, channels, crop_scale=(0.2, 1.0))
+
+
+def clip_model(vocabulary: Any, **options: Any) -> keras.Model:
+    """CLIP's towers over ``vocabulary`` (:func:`build_image_text_model`), logit scale from 1 / temperature."""
+    return build_image_text_model(
+        lambda towers, temperature, **_: CLIP(*towers, logit_scale=1.0 / temperature), vocabulary, **options
+    )
+
+
+def wenlan_model(vocabulary: Any, **options: Any) -> keras.Model:
+    """WenLan: CLIP's towers with momentum copies and a queue per modality (:func:`build_image_text_model`)."""
+    return build_image_text_model(
+        lambda towers, temperature, queue_size, base_momentum: WenLan(
+            *towers, temperature=temperature, queue_size=queue_size, base_momentum=base_momentum
+        ),
+        vocabulary,
+        **options,
+    )
+
+
+def picture_text_recipe(
+    name: str,
+    summary: str,
+    build_model: Callable[..., keras.Model],
+    *,
+    negatives: str,
+    trainer: Callable[[Recipe, TrainSettings], Trained] = train_on_pictures,
+    evaluation: str = "held-out retrieval recall@k both ways (and zero-shot accuracy on the pairs) in OUT/metrics.json",
+) -> Recipe:
+    """An image–text method's entry: batch 64, AdamW lr 1e-3 with weight decay 0.05, served as the picture model;
+    ``negatives`` (``in_batch`` or ``queue``) is what W-CLIP looks it up by (:func:`wclip_recipe`)."""
+    return Recipe(
+        name=name,
+        summary=summary,
+        inputs="picture_texts",
+        build_model=build_model,
+        trainer=trainer,
+        batch_size=64,
+        learning_rate=1e-3,
+        weight_decay=0.05,
+        evaluation=evaluation,
+        export=export_picture_model,
+        options={"negatives": negatives},
+    )
 
 
 for entry in (
@@ -184,55 +230,28 @@ for entry in (
         evaluation="validation loss on the eval split (early stopping, patience 1)",
         export=export_topics_model,
     ),
-    Recipe(
-        name="clip",
-        summary="CLIP on the emoji / Tux Paint pictures with Chinese text, or W-CLIP on --weibo posts",
-        inputs="picture_texts",
-        build_model=lambda vocabulary, **options: build_image_text_model(
-            lambda towers, temperature, **_: CLIP(*towers, logit_scale=1.0 / temperature), vocabulary, **options
-        ),
-        trainer=train_on_pictures,
-        batch_size=64,
-        learning_rate=1e-3,
-        weight_decay=0.05,
-        evaluation="held-out retrieval recall@k both ways (and zero-shot accuracy on the pairs) in OUT/metrics.json",
-        export=export_picture_model,
-        options={"negatives": "in_batch"},
+    picture_text_recipe(
+        "clip",
+        "CLIP on the emoji / Tux Paint pictures with Chinese text, or W-CLIP on --weibo posts",
+        clip_model,
+        negatives="in_batch",
     ),
-    Recipe(
-        name="wenlan",
-        summary="WenLan (BriVL): CLIP's towers with momentum keys and queues; W-CLIP with --weibo",
-        inputs="picture_texts",
-        build_model=lambda vocabulary, **options: build_image_text_model(
-            lambda towers, temperature, queue_size, base_momentum: WenLan(
-                *towers, temperature=temperature, queue_size=queue_size, base_momentum=base_momentum
-            ),
-            vocabulary,
-            **options,
-        ),
-        trainer=train_on_pictures,
-        batch_size=64,
-        learning_rate=1e-3,
-        weight_decay=0.05,
-        evaluation="held-out retrieval recall@k both ways (and zero-shot accuracy on the pairs) in OUT/metrics.json",
-        export=export_picture_model,
-        options={"negatives": "queue"},
+    picture_text_recipe(
+        "wenlan",
+        "WenLan (BriVL): CLIP's towers with momentum keys and queues; W-CLIP with --weibo",
+        wenlan_model,
+        negatives="queue",
     ),
 ):
     register(entry)
 
 register(
-    Recipe(
-        name="wclip",
-        summary="W-CLIP on --weibo posts and their pictures, in-batch negatives (`tfcl train wenlan --weibo`: queued)",
-        inputs="picture_texts",
-        build_model=RECIPES["clip"].build_model,
+    picture_text_recipe(
+        "wclip",
+        "W-CLIP on --weibo posts and their pictures, in-batch negatives (`tfcl train wenlan --weibo`: queued)",
+        clip_model,
+        negatives="in_batch",
         trainer=train_on_posts,
-        batch_size=64,
-        learning_rate=1e-3,
-        weight_decay=0.05,
         evaluation="post ↔ picture retrieval recall@k on the eval split in OUT/metrics.json",
-        export=export_picture_model,
-        options={"negatives": "in_batch"},
     )
 )
