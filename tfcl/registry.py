@@ -126,6 +126,7 @@ def picture_text_recipe(
     negatives: str,
     trainer: Callable[[Recipe, TrainSettings], Trained] = train_on_pictures,
     evaluation: str = "held-out retrieval recall@k both ways (and zero-shot accuracy on the pairs) in OUT/metrics.json",
+    reads_ingested_posts: bool = False,
 ) -> Recipe:
     """An image–text method's entry: batch 64, AdamW lr 1e-3 with weight decay 0.05, served as the picture model;
     ``negatives`` (``in_batch`` or ``queue``) is what W-CLIP looks it up by (:func:`wclip_recipe`)."""
@@ -141,6 +142,7 @@ def picture_text_recipe(
         evaluation=evaluation,
         export=export_picture_model,
         options={"negatives": negatives},
+        reads_ingested_posts=reads_ingested_posts,
     )
 
 
@@ -229,6 +231,7 @@ for entry in (
         weight_decay=0.01,
         evaluation="validation loss on the eval split (early stopping, patience 1)",
         export=export_topics_model,
+        reads_ingested_posts=True,
     ),
     picture_text_recipe(
         "clip",
@@ -253,5 +256,6 @@ register(
         negatives="in_batch",
         trainer=train_on_posts,
         evaluation="post ↔ picture retrieval recall@k on the eval split in OUT/metrics.json",
+        reads_ingested_posts=True,
     )
 )

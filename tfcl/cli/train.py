@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int | None:
     if args.method not in RECIPES:
         raise UserError(f"unknown method {args.method!r}: choose one of {', '.join(sorted(method_names()))}")
     recipe = RECIPES[args.method]
-    check_inputs(recipe.inputs, args)
+    check_inputs(recipe, args)
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -136,13 +136,12 @@ def train_and_export(recipe: Recipe, settings: TrainSettings, args: argparse.Nam
     print(f"saved {settings.out_dir}/model.keras" + (f" and the SavedModel {exported}" if exported else ""))
 
 
-def check_inputs(inputs: str, args: argparse.Namespace) -> None:
+def check_inputs(recipe: Recipe, args: argparse.Namespace) -> None:
     """A :class:`UserError` naming the flag when the data a method trains on is not there."""
     import glob
     import os
 
-    weibo_needed = inputs == "document_topics" or args.method == "wclip"
-    if weibo_needed and not args.weibo:
+    if recipe.reads_ingested_posts and not args.weibo:
         raise UserError(
             f"{args.method} trains on ingested posts: give --weibo DIR (made by `tfcl ingest weibo ... --out DIR`)"
         )

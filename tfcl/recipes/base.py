@@ -72,6 +72,7 @@ class Recipe:
       views: images only: ``views(image_size, channels)`` maps a batch of images to the method's views.
       export: ``export(trained, settings)`` writes the served SavedModel and returns its path; None: no export.
       options: method data the trainer reads (e.g. W-CLIP's negatives).
+      reads_ingested_posts: it trains on the posts of ``tfcl ingest weibo`` (``TrainSettings.weibo``).
     """
 
     name: str
@@ -88,6 +89,7 @@ class Recipe:
     views: Callable[[int, int], Callable[..., Any]] | None = None
     export: Callable[[Trained, TrainSettings], str] | None = None
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    reads_ingested_posts: bool = False
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
