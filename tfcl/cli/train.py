@@ -51,6 +51,17 @@ def register(subparsers: Any) -> None:
         choices=("name", "centroid", "combined"),
         help="cdtom: topic keys of the exported model (default: tfcl.apps.weibo.TOPIC_INDEX)",
     )
+    parser.add_argument(
+        "--text-tower",
+        choices=("bert", "ngram"),
+        help="text methods: BERT, or the bag of hashed character n-grams (default: the method's)",
+    )
+    parser.add_argument(
+        "--text-preset",
+        metavar="DIR",
+        help="text methods: start the BERT tower from a keras-hub preset folder (`tfcl pretrain` writes one; a "
+        "downloaded one such as bert_base_zh works too)",
+    )
     parser.add_argument("--out", default="runs/train", help="run folder: checkpoints, TensorBoard logs, model.keras")
     parser.add_argument("--epochs", type=int, help="default: the method's (20)")
     parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the data")
@@ -107,6 +118,8 @@ def run(args: argparse.Namespace) -> int | None:
             weibo=args.weibo,
             picture_root=args.picture_root,
             topic_index=args.topic_index,
+            text_tower=args.text_tower,
+            text_preset=args.text_preset,
             seed=args.seed,
         )
         train_and_export(recipe, settings, args)

@@ -20,7 +20,9 @@ class TrainSettings:
 
     ``data`` (an image data set of :func:`tfcl.data.images.image_splits`), ``encoder``, ``eval_every`` and
     ``jit_compile`` are the image methods'; ``weibo`` (ingested posts), ``picture_root`` and ``topic_index`` the
-    Weibo ones'; ``seed`` seeds the weights, views and shuffling. A recipe ignores the settings it has no use for.
+    Weibo ones'; ``text_tower`` (``"bert"`` or ``"ngram"``) and ``text_preset`` (a keras-hub preset folder to start
+    the BERT tower from) the text ones'; ``seed`` seeds the weights, views and shuffling. A recipe ignores the
+    settings it has no use for.
     """
 
     out_dir: str | Path
@@ -37,6 +39,8 @@ class TrainSettings:
     weibo: str | None = None
     picture_root: str | None = None
     topic_index: str | None = None
+    text_tower: str | None = None
+    text_preset: str | None = None
     seed: int = 0
 
 
