@@ -152,6 +152,10 @@ def test_topic_set_keeps_single_hashtag_posts_of_frequent_topics_once(shared):
     documents, topics, skipped = topic_posts()
     assert sorted(set(topics)) == sorted(TOPICS) and len(documents) == len(set(documents)) == 40
     assert skipped == {"bad_csv_row": 1}
+    sample, sample_topics, _ = topic_posts(limit=15, seed=1)
+    assert len(sample) == 15 and set(sample) <= set(documents) and set(sample_topics) == set(TOPICS)
+    with pytest.raises(ValueError, match="topic set has 10 posts"):
+        evaluate_text(CharTfidf(), tasks=["weibo_topic"], limit=10)
 
 
 def test_tfidf_row_orders_fabricated_pairs_perfectly_and_reads_the_probe_labels(shared):
@@ -212,6 +216,7 @@ def test_cli_evaluates_a_saved_text_model_and_the_tfidf_baseline(shared, tmp_pat
         (["--tfidf", "--model", "m.keras"], "--model PATH or --tfidf"),
         (["--tfidf", "--tasks", "stsb_test"], "unknown ['stsb_test']"),
         (["--model", "missing.keras"], "expected a model.keras file"),
+        (["--tfidf", "--limit", "10"], "--limit must be at least 11"),
     ],
 )
 def test_cli_user_errors_are_one_line(arguments, message, capsys, tmp_path, monkeypatch):

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> None:
 def run_text(args: argparse.Namespace) -> None:
     from tfcl.cli.evaluation import format_table
     from tfcl.data.zh_text import SharedDataNotFoundError
-    from tfcl.eval.text_zh import METRICS, TASKS, CharTfidf, evaluate_text
+    from tfcl.eval.text_zh import METRICS, TASKS, TOPIC_NEIGHBOURS, CharTfidf, evaluate_text
 
     if bool(args.model) == args.tfidf:
         raise UserError("`tfcl eval text` takes --model PATH or --tfidf (one of them).")
@@ -84,8 +84,9 @@ def run_text(args: argparse.Namespace) -> None:
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown or not tasks:
         raise UserError(f"--tasks: unknown {unknown or 'empty list'}; choose from {','.join(TASKS)}")
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    least = TOPIC_NEIGHBOURS + 1 if "weibo_topic" in tasks else 1
+    if args.limit is not None and args.limit < least:
+        raise UserError(f"--limit must be at least {least} for the tasks {','.join(tasks)}, got {args.limit}")
     representation = CharTfidf() if args.tfidf else load_text_embed(args.model, args.batch_size)
     try:
         result = evaluate_text(representation, tasks, limit=args.limit, probe_C=args.probe_c)

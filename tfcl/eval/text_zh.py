@@ -58,6 +58,7 @@ METRICS = (
     "weibo_topic_p10",
 )
 TOPIC_DAY = "weibo/weibo_covid_2020-03-18.csv"
+TOPIC_NEIGHBOURS = 10  # weibo_topic_p10's k
 _URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9./?=&%#_~+:;,@!$'()*\[\]-]*")  # ASCII: a URL runs into Chinese text
 
 
@@ -157,18 +158,23 @@ def same_topic_precision(
 
 
 def topic_posts(
-    path: str | Path | None = None, min_chars: int = 5, min_posts: int = 20, limit: int | None = None
+    path: str | Path | None = None,
+    min_chars: int = 5,
+    min_posts: int = 20,
+    limit: int | None = None,
+    seed: int = 0,
 ) -> tuple[list[str], list[str], collections.Counter]:
     """(documents, topics, records set aside by reason) of the topic set (see the module docstring) of a Weibo
-    file (default: the shared 2020-03-18 day); ``limit`` keeps the first that many posts before topics are counted."""
+    file (default: the shared 2020-03-18 day); ``limit`` keeps a seeded random sample of that many of its posts."""
     dead_letters: list[DeadLetter] = []
     topic_of: dict[str, str] = {}
     for post in read_posts(path or zh_text.shared_file(TOPIC_DAY), dead_letters=dead_letters):
         if len(post.topics) == 1 and len(post.document) >= min_chars:
             topic_of.setdefault(post.document, post.topics[0])
-    documents = list(topic_of)[:limit]
-    counts = collections.Counter(topic_of[document] for document in documents)
-    documents = [document for document in documents if counts[topic_of[document]] >= min_posts]
+    counts = collections.Counter(topic_of.values())
+    documents = [document for document, topic in topic_of.items() if counts[topic] >= min_posts]
+    if limit is not None and limit < len(documents):
+        documents = [documents[i] for i in sorted(np.random.default_rng(seed).permutation(len(documents))[:limit])]
     skipped = collections.Counter(letter.reason for letter in dead_letters)
     return documents, [topic_of[document] for document in documents], skipped
 
@@ -183,8 +189,9 @@ def evaluate_text(
     """The Chinese suite's metrics (:data:`METRICS`, those of ``tasks``; default all :data:`TASKS`) for an ``Embed``
     or a :class:`FitsOnTask`, plus ``examples`` (what each task scored) and ``skipped`` (``{task: {reason: n}}``).
 
-    ``limit`` keeps the first that many pairs, probe training and test texts and topic posts of each task (fast
-    checks). ``probe_C``: the probes' C; None chooses it on the training split (:func:`probe_classifier`).
+    ``limit`` keeps the first that many pairs and probe training and test texts of each task, and a seeded sample of
+    that many topic posts (fast checks; the topic set needs more than :data:`TOPIC_NEIGHBOURS`).
+    ``probe_C``: the probes' C; None chooses it on the training split (:func:`probe_classifier`).
     """
     tasks = TASKS if tasks is None else tuple(tasks)
     unknown = sorted(set(tasks) - set(TASKS))
@@ -221,10 +228,12 @@ def evaluate_text(
                 result["smp2020_probe_macro_f1"] = scores["macro_f1"]
             record(task, len(test), skipped)
         else:
-            documents, topics, skipped = topic_posts(limit=limit)
+            documents, topics, skipped = topic_posts(limit=limit, seed=seed)
             posts, bad = screen(list(zip(documents, topics)), lambda post: post[:1])
+            if len(posts) <= TOPIC_NEIGHBOURS:
+                raise ValueError(f"The topic set has {len(posts)} posts: precision@{TOPIC_NEIGHBOURS} needs more.")
             documents, topics = [post[0] for post in posts], [post[1] for post in posts]
             features = embed_for(representation, documents)(documents)
-            result["weibo_topic_p10"] = same_topic_precision(features, documents, topics, k=10)
+            result["weibo_topic_p10"] = same_topic_precision(features, documents, topics, k=TOPIC_NEIGHBOURS)
             record(task, len(documents), skipped + bad)
     return result
