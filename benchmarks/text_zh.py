@@ -78,27 +78,32 @@ def markdown(results):
     rows, setup = results["rows"], results["setup"]
     header = "| model | " + " | ".join(title for _, title in COLUMNS) + " | training (min) | tokens/s |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
+    scored = [row for row in rows if "examples" in row]
+    reference = scored[0] if scored else {}
     for row in rows:
+        mark = " †" if row.get("examples", reference.get("examples")) != reference.get("examples") else ""
         cells = [f"{row[key]:.4f}" if key in row else "–" for key, _ in COLUMNS]
         minutes = f"{row['train_seconds'] / 60:.1f}" if "train_seconds" in row else "–"
         tokens = f"{row['tokens_per_s']:,.0f}" if "tokens_per_s" in row else "–"
-        lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {minutes} | {tokens} |")
-    examples = ", ".join(f"{task} {n:,}" for task, n in setup["examples"].items())
+        lines.append(f"| {row['model']}{mark} | " + " | ".join(cells) + f" | {minutes} | {tokens} |")
+    examples = ", ".join(f"{task} {n:,}" for task, n in reference.get("examples", {}).items())
     skipped = "; ".join(
         f"{task}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
-        for task, reasons in setup["skipped"].items()
+        for task, reasons in reference.get("skipped", {}).items()
     )
+    size = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in setup["random_init"].items())
     return "\n".join(
         [
             "# Chinese text benchmark (`benchmarks/text_zh.py`)",
             "",
-            f"On {setup['machine']}; suite of `tfcl eval text` (tfcl/eval/text_zh.py; see the script's docstring). "
-            f"Rows evaluated {setup['date']}.",
+            f"On {setup['machine']}; suite of `tfcl eval text` (tfcl/eval/text_zh.py; see the script's docstring).",
             "",
             *lines,
             "",
-            f"Examples scored: {examples}. Skipped as bad input: {skipped or 'none'}.",
-            f"Random-init BERT: {setup['random_init']}, mean pooling, untrained. Probes: {setup['probe']}.",
+            f"Examples scored ({reference.get('model', '–')}): {examples}. Skipped as bad input: {skipped or 'none'}. "
+            "† scored on other examples (--limit or --tasks; see the JSON).",
+            f"Random-init BERT: bert-base-chinese vocabulary, {size}, mean pooling, untrained (seed 0). "
+            f"Probes: {setup['probe']}. Training time and tokens/s: as the trained row's --history JSON gives them.",
             "",
         ]
     )
@@ -119,7 +124,7 @@ def plot(results, path):
             axis.axhline(row["stsb_dev_spearman"], linestyle="--", linewidth=1, color="grey")
             axis.annotate(row["model"], (0, row["stsb_dev_spearman"]), fontsize=8, va="bottom")
     axis.set_xlim(left=0)
-    axis.set_xlabel("training time (min, wall clock)")
+    axis.set_xlabel("training time (min)")
     axis.set_ylabel("STS-B dev Spearman")
     axis.set_title("Chinese STS-B dev against training time (dashed: untrained rows)")
     if any(row.get("curve") for row in results["rows"]):
@@ -154,17 +159,18 @@ def main():
     for name, make in entries(args).items():
         start = time.perf_counter()
         result = evaluate_text(make(), tasks, limit=args.limit)
-        examples, skipped = result.pop("examples"), result.pop("skipped")
-        rows[name] = {"model": name, **result, "eval_seconds": round(time.perf_counter() - start, 1)}
-        setup.update(examples=examples, skipped=skipped)
+        seconds = round(time.perf_counter() - start, 1)
+        rows[name] = {
+            "model": name,
+            **result,
+            "eval_seconds": seconds,
+            "date": f"{datetime.now(timezone.utc):%Y-%m-%d}",
+        }
         print(name, json.dumps(rows[name]), flush=True)
     for name, path in named(args.history, "--history").items():
         rows.setdefault(name, {"model": name}).update(json.loads(Path(path).read_text()))
     setup.update(
         machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        date=datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        tasks=list(tasks),
-        limit=args.limit,
         random_init=RANDOM_INIT,
         probe=f"logistic regression (L-BFGS), dense features standardised, C from {list(PROBE_CS)} by accuracy on "
         "a seeded stratified 20% of the training split, refitted on all of it; weibo_senti split 80/20 (seed 0)",
