@@ -166,6 +166,9 @@ def test_tfidf_row_orders_fabricated_pairs_perfectly_and_reads_the_probe_labels(
         assert result[key] == pytest.approx(1.0), key
     assert result["examples"]["stsb_dev"] == len(PAIRS) and result["examples"]["smp2020_probe"] == 8
     assert result["examples"]["weibo_topic"] == 40 and result["skipped"] == {"weibo_topic": {"bad_csv_row": 1}}
+    assert set(result["probe_C"]) == {"smp2020_probe", "senti_probe"} and set(result["probe_C"].values()) <= set(
+        PROBE_CS
+    )
     assert evaluate_text(CharTfidf(), tasks=["stsb_dev"], limit=3)["examples"] == {"stsb_dev": 3}
 
 

@@ -128,13 +128,17 @@ def probe_scores(
     test: tuple[Sequence[str], Sequence[Any]],
     C: float | None = None,
 ) -> dict[str, float]:
-    """``{"acc", "macro_f1"}`` on ``test`` of :func:`probe_classifier` trained on ``train`` (texts, labels); a fitted
-    representation is fitted on the training texts only."""
+    """``{"acc", "macro_f1", "C"}``: test scores of :func:`probe_classifier` trained on ``train`` (texts, labels),
+    and the C it used; a fitted representation is fitted on the training texts only."""
     embed = embed_for(representation, train[0])
     probe = probe_classifier(embed(list(train[0])), np.asarray(train[1]), C=C)
     predicted = probe.predict(embed(list(test[0])))
     labels = np.asarray(test[1])
-    return {"acc": float(np.mean(predicted == labels)), "macro_f1": float(f1_score(labels, predicted, average="macro"))}
+    return {
+        "acc": float(np.mean(predicted == labels)),
+        "macro_f1": float(f1_score(labels, predicted, average="macro")),
+        "C": float(probe.named_steps["classify"].C),
+    }
 
 
 def same_topic_precision(
@@ -187,7 +191,8 @@ def evaluate_text(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The Chinese suite's metrics (:data:`METRICS`, those of ``tasks``; default all :data:`TASKS`) for an ``Embed``
-    or a :class:`FitsOnTask`, plus ``examples`` (what each task scored) and ``skipped`` (``{task: {reason: n}}``).
+    or a :class:`FitsOnTask`, plus ``examples`` (what each task scored), ``skipped`` (``{task: {reason: n}}``) and
+    ``probe_C`` (the C each probe used).
 
     ``limit`` keeps the first that many pairs and probe training and test texts of each task, and a seeded sample of
     that many topic posts (fast checks; the topic set needs more than :data:`TOPIC_NEIGHBOURS`).
@@ -197,7 +202,7 @@ def evaluate_text(
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
         raise ValueError(f"Unknown tasks {unknown}; known: {list(TASKS)}")
-    result: dict[str, Any] = {"examples": {}, "skipped": {}}
+    result: dict[str, Any] = {"examples": {}, "skipped": {}, "probe_C": {}}
 
     def record(task: str, examples: int, skipped: collections.Counter) -> None:
         result["examples"][task] = examples
@@ -224,6 +229,7 @@ def evaluate_text(
             scores = probe_scores(representation, tuple(zip(*train)), tuple(zip(*test)), C=probe_C)
             name = task.removesuffix("_probe")
             result[f"{name}_probe_acc"] = scores["acc"]
+            result["probe_C"][task] = scores["C"]
             if task == "smp2020_probe":
                 result["smp2020_probe_macro_f1"] = scores["macro_f1"]
             record(task, len(test), skipped)
