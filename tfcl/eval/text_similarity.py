@@ -13,11 +13,13 @@ from typing import Any
 
 import keras
 import numpy as np
+from scipy import sparse
 from scipy.stats import pearsonr, spearmanr
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler, normalize
 
 from tfcl.eval.batches import predict_in_batches
 from tfcl.metrics.collapse import alignment, uniformity
@@ -56,11 +58,18 @@ def document_embeddings(embed: Embed, documents: Sequence[str]) -> np.ndarray:
     return normalise_rows(np.stack([vectors[end - len(s) : end].mean(0) for s, end in zip(sentences, ends)]))
 
 
-def pair_correlations(embeddings: np.ndarray, pairs: Any) -> dict[str, float]:
+def paired_cosines(first: Any, second: Any) -> np.ndarray:
+    """Cosine similarity of each row of ``first`` with the same row of ``second`` (dense arrays or sparse
+    matrices, e.g. TF-IDF rows); a zero row has cosine 0 with everything."""
+    first, second = normalize(first), normalize(second)
+    products = first.multiply(second) if sparse.issparse(first) else first * second
+    return np.asarray(products.sum(axis=1), np.float64).ravel()
+
+
+def pair_correlations(embeddings: Any, pairs: Any) -> dict[str, float]:
     """Spearman and Pearson correlation between cosine similarity and the human score of (i, j, score) pairs."""
     i, j, scores = (np.asarray(column) for column in zip(*pairs))
-    embeddings = normalise_rows(np.asarray(embeddings, np.float64))
-    cosine = np.sum(embeddings[i.astype(int)] * embeddings[j.astype(int)], axis=-1)
+    cosine = paired_cosines(embeddings[i.astype(int)], embeddings[j.astype(int)])
     return {"spearman": float(spearmanr(cosine, scores).statistic), "pearson": float(pearsonr(cosine, scores)[0])}
 
 
@@ -118,13 +127,33 @@ def sentiment_split(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+PROBE_CS = (0.1, 1.0, 10.0)  # the inverse regularisation strengths a probe chooses from
+
+
+def probe_classifier(
+    features: Any, labels: Any, C: float | None = 1.0, held_out: float = 0.2, seed: int = 0
+) -> Pipeline:
+    """Logistic regression (L-BFGS) fitted on frozen ``features``: dense features standardised, sparse ones (TF-IDF
+    rows, already L2-normalised) as they are.
+
+    ``C=None`` chooses C from :data:`PROBE_CS` by accuracy on a seeded, stratified ``held_out`` share of these
+    (training) examples, then refits on all of them: the test split is never seen.
+    """
+    if C is None:
+        fit_part, check_part, fit_labels, check_labels = train_test_split(
+            features, labels, test_size=held_out, random_state=seed, stratify=labels
+        )
+        scores = [probe_classifier(fit_part, fit_labels, c).score(check_part, check_labels) for c in PROBE_CS]
+        C = PROBE_CS[int(np.argmax(scores))]
+    scaler = "passthrough" if sparse.issparse(features) else StandardScaler()
+    return Pipeline([("scale", scaler), ("classify", LogisticRegression(C=C, max_iter=2000))]).fit(features, labels)
+
+
 def linear_probe_accuracy(
     train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray
 ) -> float:
-    """Test accuracy of logistic regression (L-BFGS, C=1) on standardised frozen features."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    probe.fit(train_features, train_labels)
-    return float(probe.score(test_features, test_labels))
+    """Test accuracy of :func:`probe_classifier` (C=1) trained on the train split."""
+    return float(probe_classifier(train_features, train_labels).score(test_features, test_labels))
 
 
 def sentiment_probe(embed: Embed, texts: np.ndarray, labels: np.ndarray, split: tuple[np.ndarray, np.ndarray]) -> float:
@@ -139,5 +168,5 @@ def sentiment_tfidf_baseline(texts: np.ndarray, labels: np.ndarray, split: tuple
     texts, labels = np.asarray(texts, dtype=object), np.asarray(labels)
     train, test = split
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), min_df=2).fit(texts[train])
-    probe = LogisticRegression(max_iter=2000).fit(vectorizer.transform(texts[train]), labels[train])
-    return float(probe.score(vectorizer.transform(texts[test]), labels[test]))
+    features = vectorizer.transform
+    return linear_probe_accuracy(features(texts[train]), labels[train], features(texts[test]), labels[test])
