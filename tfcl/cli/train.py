@@ -20,7 +20,8 @@ def register(subparsers: Any) -> None:
     """Add ``tfcl train`` to the ``tfcl`` sub-command parsers."""
     from tfcl.registry import RECIPES, method_names
 
-    methods = "\n".join(f"  {name:<8} {RECIPES[name].summary}" for name in sorted(method_names()))
+    width = max(map(len, method_names()))
+    methods = "\n".join(f"  {name:<{width}} {RECIPES[name].summary}" for name in sorted(method_names()))
     parser = subparsers.add_parser(
         "train",
         help="train a contrastive method (resumes from OUT/backup after an interrupted run)",
