@@ -1,0 +1,135 @@
+"""A fast text tower for CPUs: a bag of hashed character n-grams → weighted mean → embedding (fastText-style).
+
+Same interface as :class:`tfcl.text.TextEncoder`: ``call`` takes raw UTF-8 strings (serving, evaluation) or the
+output of :meth:`NgramEncoder.tokenize` (training under ``tf.distribute``), everything in TensorFlow ops, so a
+SavedModel of it takes raw strings.
+
+Texts are normalised as :class:`tfcl.text.WeiboTokenizer` does (:func:`tfcl.text.normalize_weibo_text`),
+lowercased, stripped of whitespace, split into characters, and every character n-gram of the configured orders
+is hashed into ``num_buckets`` (id 0 is padding). A text's embedding is ``Σ_g w_g E_g / Σ_g w_g`` over its first
+``max_ngrams`` n-grams: ``E`` a learned embedding per bucket, ``w`` a learned positive weight per bucket that
+:meth:`NgramEncoder.adapt` sets to the inverse document frequency of a corpus, so the untrained tower is a random
+projection of a TF-IDF vector and training moves it from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from tfcl.text.tokenizer import normalize_weibo_text
+
+
+def character_ngrams(texts: tf.Tensor | Sequence[str], orders: Sequence[int]) -> tf.RaggedTensor:
+    """``[batch, (n-grams)]`` strings: the character n-grams of each order in ``orders`` of normalised, lowercased
+    texts with whitespace removed, order by order."""
+    texts = tf.strings.lower(normalize_weibo_text(texts), encoding="utf-8")
+    characters = tf.strings.unicode_split(tf.strings.regex_replace(texts, r"\s+", ""), "UTF-8")
+    join = tf_text.Reduction.STRING_JOIN
+    grams = [tf_text.ngrams(characters, order, reduction_type=join, string_separator="") for order in orders]
+    return tf.concat(grams, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="tfcl")
+class NgramEncoder(keras.Model):
+    """Maps a batch of raw UTF-8 strings ``[batch]`` to ``[batch, embedding_dim]`` (see the module docstring).
+
+    Args:
+      num_buckets: hash buckets of the n-grams (the embedding table has one more row, for padding).
+      orders: the character n-gram orders, e.g. ``(1, 2, 3)``.
+      embedding_dim: the width of the embedding, which is the tower's output.
+      max_ngrams: n-grams kept per text (the first ones, lowest order first); longer texts are cut.
+      dropout: rate at which whole n-grams are dropped in training (the noise of SimCSE-style positives).
+    """
+
+    def __init__(
+        self,
+        num_buckets: int = 2**18,
+        orders: Sequence[int] = (1, 2, 3),
+        embedding_dim: int = 256,
+        max_ngrams: int = 256,
+        dropout: float = 0.1,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_buckets = num_buckets
+        self.orders = tuple(orders)
+        self.embedding_dim = embedding_dim
+        self.max_ngrams = max_ngrams
+        self.dropout = dropout
+        self.embeddings = keras.layers.Embedding(
+            num_buckets + 1,
+            embedding_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=embedding_dim**-0.5),
+            name="ngram_embeddings",
+        )
+        self.weights_per_bucket = keras.layers.Embedding(
+            num_buckets + 1, 1, embeddings_initializer="ones", name="ngram_weights"
+        )
+        self.embeddings.build((None,))
+        self.weights_per_bucket.build((None,))
+        self.built = True
+
+    @property
+    def output_dim(self) -> int:
+        return self.embedding_dim
+
+    def ngram_ids(self, texts: tf.Tensor | Sequence[str]) -> tf.RaggedTensor:
+        """``[batch, (n-grams)]`` int32 bucket ids in ``1..num_buckets`` of each text's n-grams."""
+        hashed = tf.strings.to_hash_bucket_fast(character_ngrams(texts, self.orders), self.num_buckets)
+        return tf.cast(hashed + 1, tf.int32)
+
+    def tokenize(self, texts: tf.Tensor | Sequence[str]) -> dict[str, tf.Tensor]:
+        """``{"ngram_ids": [batch, max_ngrams] int32}``: bucket ids, cut to ``max_ngrams``, padded with 0."""
+        ids = self.ngram_ids(texts)[:, : self.max_ngrams]
+        return {"ngram_ids": ids.to_tensor(default_value=0, shape=[None, self.max_ngrams])}
+
+    def call(self, texts: tf.Tensor | Sequence[str] | dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        ids = (texts if isinstance(texts, dict) else self.tokenize(texts))["ngram_ids"]
+        weights = tf.nn.softplus(self.weights_per_bucket(ids))[..., 0] * tf.cast(ids > 0, self.compute_dtype)
+        if training and self.dropout:
+            keep = tf.random.uniform(tf.shape(weights)) >= self.dropout
+            weights *= tf.cast(keep, weights.dtype)
+        weights /= tf.maximum(tf.reduce_sum(weights, axis=-1, keepdims=True), 1e-6)
+        return tf.einsum("bn,bnd->bd", weights, self.embeddings(ids))
+
+    def adapt(self, texts: Iterable[str], batch_size: int = 1024) -> None:
+        """Set each bucket's weight to the smoothed inverse document frequency ``log((1 + n) / (1 + df)) + 1`` of
+        its n-grams in ``texts`` (buckets not seen get the weight of an n-gram seen once)."""
+        document_frequency = np.zeros(self.num_buckets + 1, np.int64)
+        count = 0
+        batch: list[str] = []
+        for text in [*texts, None]:
+            if text is not None:
+                batch.append(text)
+            if batch and (text is None or len(batch) == batch_size):
+                ids = self.ngram_ids(tf.constant(batch))
+                pairs = np.stack([ids.value_rowids().numpy(), ids.flat_values.numpy()])
+                np.add.at(document_frequency, np.unique(pairs, axis=1)[1], 1)  # once per (text, bucket)
+                count += len(batch)
+                batch = []
+        document_frequency[document_frequency == 0] = 1
+        idf = np.log((1 + count) / (1 + document_frequency)) + 1.0
+        # Stored through softplus: w = log(e^idf − 1).
+        self.weights_per_bucket.embeddings.assign(np.log(np.expm1(idf))[:, None].astype("float32"))
+
+    def compute_output_shape(
+        self, input_shape: tuple[int | None, ...] | dict[str, tuple[int | None, ...]]
+    ) -> tuple[int | None, ...]:
+        batch_shape = input_shape["ngram_ids"][:1] if isinstance(input_shape, dict) else input_shape
+        return (*batch_shape, self.output_dim)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "num_buckets": self.num_buckets,
+            "orders": list(self.orders),
+            "embedding_dim": self.embedding_dim,
+            "max_ngrams": self.max_ngrams,
+            "dropout": self.dropout,
+        }
