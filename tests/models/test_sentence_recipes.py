@@ -18,8 +18,12 @@ from tfcl.data.text import bert_chinese_vocab_path
 from tfcl.models import CoSENT, SimCSE
 from tfcl.recipes.base import NotEnoughData
 from tfcl.recipes.simcse import build_simcse, weibo_documents
+from tfcl.text import NgramEncoder, TextEncoder
 
-TINY = {"num_layers": 1, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 32, "sequence_length": 16}
+TINY = {
+    **{"num_layers": 1, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 32, "sequence_length": 16},
+    **{"ngram_buckets": 1024, "ngram_dim": 16, "max_ngrams": 32},
+}
 PREMISES = ["今天下午北京下了大雨", "他在超市买了三斤苹果", "小猫在沙发上睡着了", "会议推迟到下周一举行"]
 STS_TRAIN = [
     ("一个男人在弹吉他", "一个人在弹吉他", 4.2),
@@ -139,6 +143,20 @@ def test_a_preset_tower_is_loaded_and_fine_tuned_at_the_preset_learning_rate(sha
     assert float(build_simcse(args)[0].optimizer.learning_rate) == pytest.approx(3e-4)  # random init
 
 
+def test_the_ngram_tower_is_adapted_to_the_training_texts_and_tokenised_in_tf_data(shared):
+    model, dataset = build_simcse({**TINY, "objective": "nli", "tower": "ngram", "batch_size": 5})
+    assert isinstance(model.encoder, NgramEncoder) and model.encoder.output_dim == 16
+    weights = model.encoder.weights_per_bucket.embeddings.numpy()
+    assert len(np.unique(weights)) > 2  # inverse document frequencies: unseen, common and rare n-grams differ
+    batch = next(iter(dataset))
+    assert [{name: tuple(value.shape) for name, value in view.items()} for view in batch] == [
+        {"ngram_ids": (5, 32)}
+    ] * 3
+    assert np.isfinite(model.compute_contrastive_loss(batch, training=True)[0].numpy())
+    with pytest.raises(ValueError, match="n-gram tower starts from none"):
+        build_simcse({**TINY, "tower": "ngram", "preset": "some/bert"})
+
+
 @pytest.fixture
 def tiny_entries():
     """Tiny-tower versions of the supervised and CoSENT entries, removed after the test."""
@@ -154,15 +172,18 @@ def tiny_entries():
         del registry.RECIPES[entry.name]
 
 
-@pytest.mark.parametrize("name", ["tiny-sup", "tiny-cosent"])
-def test_supervised_and_cosent_train_through_the_cli_and_serve_texts(shared, tiny_entries, tmp_path, capsys, name):
+@pytest.mark.parametrize("name, tower", [("tiny-sup", "bert"), ("tiny-cosent", "bert"), ("tiny-sup", "ngram")])
+def test_supervised_and_cosent_train_through_the_cli_and_serve_texts(
+    shared, tiny_entries, tmp_path, capsys, name, tower
+):
     require(bert_chinese_vocab_path)
     out = tmp_path / "run"
     arguments = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4", "--learning-rate", "1e-3"]
-    assert main(["train", name, *arguments, "--out", str(out)]) == 0
+    assert main(["train", name, *arguments, "--text-tower", tower, "--out", str(out)]) == 0
     assert f"saved {out}/model.keras and the SavedModel {out}/encoder" in capsys.readouterr().out
     model = keras.saving.load_model(out / "model.keras")
     assert isinstance(model, CoSENT if name == "tiny-cosent" else SimCSE) and int(model.optimizer.iterations) == 2
+    assert isinstance(model.encoder, NgramEncoder if tower == "ngram" else TextEncoder)
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
     assert np.isfinite(json.loads((out / "history.json").read_text())["loss"]).all()
     texts = tf.constant(["一个男人在弹吉他", "会议推迟了"])

