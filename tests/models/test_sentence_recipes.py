@@ -189,3 +189,16 @@ def test_supervised_and_cosent_train_through_the_cli_and_serve_texts(
     texts = tf.constant(["一个男人在弹吉他", "会议推迟了"])
     served = tf.saved_model.load(str(out / "encoder")).signatures["serving_default"](texts=texts)["embedding"]
     np.testing.assert_allclose(served.numpy(), tf.math.l2_normalize(model(texts), axis=-1).numpy(), atol=1e-5)
+
+
+def test_cli_names_missing_shared_data_and_a_preset_for_the_ngram_tower(tiny_entries, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("TFCL_SHARED_DATA", str(tmp_path / "nowhere"))
+    assert main(["train", "tiny-sup", "--out", str(tmp_path / "run")]) == 2
+    assert "TFCL_SHARED_DATA" in capfd.readouterr().err
+    arguments = ["--text-tower", "ngram", "--text-preset", str(tmp_path), "--out", str(tmp_path / "run")]
+    assert main(["train", "tiny-sup", *arguments]) == 2
+    assert "--text-tower ngram takes none" in capfd.readouterr().err
+    assert (
+        main(["train", "tiny-sup", "--text-preset", str(tmp_path / "no_preset"), "--out", str(tmp_path / "run")]) == 2
+    )
+    assert "is not a folder" in capfd.readouterr().err

@@ -132,11 +132,12 @@ def train_and_export(recipe: Recipe, settings: TrainSettings, args: argparse.Nam
     """Train, print the evaluation, write the projector sample and export the served model into
     ``settings.out_dir``."""
     from tfcl.data.post_pictures import NoPicturePairs
+    from tfcl.data.zh_text import SharedDataNotFoundError
     from tfcl.recipes.base import NotEnoughData
 
     try:
         trained = recipe.train(settings)
-    except NotEnoughData as error:
+    except (NotEnoughData, SharedDataNotFoundError) as error:
         raise UserError(str(error)) from error
     except NoPicturePairs as error:
         raise UserError(
@@ -164,6 +165,10 @@ def check_inputs(recipe: Recipe, args: argparse.Namespace) -> None:
         raise UserError(f"--weibo {args.weibo} holds no ingested posts: run `tfcl ingest weibo FILES --out DIR` first")
     if args.picture_root and not os.path.isdir(args.picture_root):
         raise UserError(f"--picture-root {args.picture_root} is not a folder")
+    if args.text_preset and not os.path.isdir(args.text_preset):
+        raise UserError(f"--text-preset {args.text_preset} is not a folder")
+    if args.text_preset and args.text_tower == "ngram":
+        raise UserError("--text-preset starts a BERT tower; --text-tower ngram takes none")
 
 
 def eval_posts(settings: TrainSettings) -> list[WeiboPost]:
