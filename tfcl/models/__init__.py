@@ -6,6 +6,7 @@ from tfcl.models.base import ContrastiveModel
 from tfcl.models.byol import BYOL
 from tfcl.models.cdtom import CDTOM
 from tfcl.models.clip import CLIP
+from tfcl.models.cosent import CoSENT
 from tfcl.models.image_text import ImageTextModel
 from tfcl.models.moco import MoCo
 from tfcl.models.momentum import MomentumContrastiveModel
@@ -20,6 +21,7 @@ __all__ = [
     "BarlowTwins",
     "CDTOM",
     "CLIP",
+    "CoSENT",
     "ContrastiveModel",
     "ImageTextModel",
     "MoCo",

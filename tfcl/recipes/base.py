@@ -11,7 +11,10 @@ import keras
 import tensorflow as tf
 
 # What a batch of each kind of method holds; the method contract test has one small batch of each.
-INPUTS = ("images", "texts", "picture_texts", "document_topics")
+INPUTS = ("images", "texts", "text_triplets", "scored_text_pairs", "picture_texts", "document_topics")
+# The kinds of the sentence-encoder methods (one text tower): sentences, (anchor, positive, hard negative)
+# triplets, and (first, second, score) pairs.
+SENTENCE_INPUTS = ("texts", "text_triplets", "scored_text_pairs")
 
 
 @dataclasses.dataclass(frozen=True)
