@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "pretrain",
         help="masked-language-model pretraining of the BERT text tower on Weibo posts (resumes after an interruption)",
-        description="Pretrain the BERT text tower (BertMaskedLM, 15%% masking) on the texts of Weibo day files and "
+        description="Pretrain the BERT text tower (BertMaskedLM, 15% masking) on the texts of Weibo day files and "
         "write a keras-hub preset to OUT/preset. A run started again with the same arguments resumes from its last "
         "finished epoch, at the same data position.",
     )

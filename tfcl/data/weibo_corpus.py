@@ -7,19 +7,21 @@ CD-TOM and serving (:func:`tfcl.data.weibo.normalize_text`: ``@user`` placeholde
 dropped). What is not trained on is counted by reason (:class:`CorpusCounts`):
 
 * the parser's reasons: ``bad_encoding`` (not UTF-8), ``bad_csv_row``, ``no_text``, ``oversize`` (longer than
-  ``max_chars``, 10,000 by default: skipped, not truncated — the longest real post has 2,045 characters, so a longer
-  record is a crawl or CSV accident and its first characters are not a post either);
+  ``max_chars``, 10,000 by default: skipped, not truncated — the longest post of the real 2020-03-18 day has 2,045
+  characters, so a longer record is a crawl or CSV accident and its first characters are not a post either);
 * ``no_words``: nothing but emoji, emoticon codes, URLs, ``@user`` s, hashtags or punctuation;
 * ``duplicate``: a repost of a text already read in this pass (same document; 64 bits of its SHA-1 are kept);
 * ``unreadable_file``: a file that cannot be read on (a truncated gzip): its records up to the break count.
 
-Every ``held_out_every``-th unique text (chosen by its hash, so the same texts whatever the files' order) is held
-out: never trained on, the first of them are the held-out evaluation set (:meth:`WeiboCorpus.held_out_texts`).
+About one unique text in ``held_out_every`` is held out (those whose key is divisible by it, so the same texts
+whatever the files' order): never trained on; the first of them are the evaluation set
+(:meth:`WeiboCorpus.held_out_texts`). Only the 64-bit keys of a pass's texts are kept in memory, never the texts.
 
 The training stream (:meth:`WeiboCorpus.training_texts`) is deterministic: passes over the files in order (each
 pass de-duplicates anew), texts shuffled within blocks of ``shuffle_block`` by a seed of (``seed``, pass, block).
 Its position is the number of texts it has yielded; ``training_texts(start=n)`` yields what the stream yields
-after its first ``n`` texts, so a resumed run continues where the interrupted one stopped.
+after its first ``n`` texts, so a resumed run continues where the interrupted one stopped. To get there it reads
+and parses the records before (not tokenising or shuffling them).
 """
 
 from __future__ import annotations

@@ -196,8 +196,8 @@ class Throughput(keras.callbacks.Callback):
         logs["tokens_per_second"] = self.tokens_per_step / step_time
         logs["matmul_peak_fraction"] = self.flops_per_step / step_time / self.peak_flops
         if self.verbose:
-            print(
-                f"epoch {epoch + 1}: {logs['tokens_per_second']:,.0f} tokens/s "
+            print(  # on a line of its own: the progress bar finishes its line after this
+                f"\nepoch {epoch + 1}: {logs['tokens_per_second']:,.0f} tokens/s "
                 f"({logs['matmul_peak_fraction']:.1%} of the fp32 matmul peak), held-out masked-token accuracy "
                 f"{logs.get('val_accuracy', math.nan):.4f}, perplexity {logs.get('val_perplexity', math.nan):.1f}"
             )
