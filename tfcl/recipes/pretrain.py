@@ -134,7 +134,7 @@ def training_flops_per_step(model: keras_hub.models.BertMaskedLM, config: Pretra
 class StreamPosition(keras.callbacks.Callback):
     """Where a run's training stream starts: ``texts_per_epoch`` × the epoch :class:`RunBackup` restored (so it
     must come after it). The stream reads :attr:`start` when ``fit`` opens its iterator; each epoch logs
-    ``data_position``, the texts consumed when it ends."""
+    ``data_position``: that start plus the texts this run has consumed since."""
 
     def __init__(self, texts_per_epoch: int) -> None:
         super().__init__()
@@ -148,7 +148,7 @@ class StreamPosition(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
-            logs["data_position"] = (epoch + 1) * self.texts_per_epoch
+            logs["data_position"] = self.stream_start() + (epoch + 1 - self.initial_epoch) * self.texts_per_epoch
 
     def stream_start(self) -> int:
         if self.start is None:
@@ -284,7 +284,7 @@ def pretrain(
         "corpus": {"held_out_read": held_out_counts.as_dict(), "training_stream_read": stream_counts.as_dict()},
         "resumed_from_epoch": position.initial_epoch,
         "stream_start": position.start,
-        "data_position": config.epochs * config.texts_per_epoch,
+        "data_position": position.stream_start() + len(history.epoch) * config.texts_per_epoch,
         "optimizer_steps": int(model.optimizer.iterations.numpy()),
         "parameters": model.count_params(),
         "matmul_peak_flops": peak_flops,
