@@ -99,8 +99,9 @@ def counted_batches(batches: tf.data.Dataset) -> tf.data.Dataset | None:
 
 
 def build_cdtom(
-    vocabulary: Sequence[str] | str,
+    vocabulary: Sequence[str] | str | None,
     *,
+    text_preset: str | None = None,
     shared_towers: bool = False,
     document_length: int = 64,
     topic_length: int = 16,
@@ -114,7 +115,8 @@ def build_cdtom(
     temperature: float = 0.1,
     seed: int = 0,
 ) -> CDTOM:
-    """A built, uncompiled :class:`CDTOM`: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``).
+    """A built, uncompiled :class:`CDTOM`: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``),
+    or towers that start from the keras-hub preset folder ``text_preset`` (its vocabulary and sizes).
 
     ``shared_towers``: one tower and one projection head (topics are then tokenised to ``document_length``);
     otherwise a topic tower of the same size with its own weights, ``topic_length`` tokens and its own head. The
@@ -124,7 +126,8 @@ def build_cdtom(
     keras.utils.set_random_seed(seed)
 
     def tower(sequence_length: int) -> TextEncoder:
-        return TextEncoder.from_vocabulary(
+        return TextEncoder.from_preset_or_vocabulary(
+            text_preset,
             vocabulary,
             sequence_length=sequence_length,
             num_layers=num_layers,
@@ -188,7 +191,8 @@ def train_cdtom(
         keep the weights of its best epoch (Keras ``EarlyStopping``; a resumed run only knows the epochs since it
         resumed). ``None``: train every epoch and keep the last weights.
       vocabulary: ``"learned"`` (WordPiece of ``vocabulary_size`` learned from the training documents and
-        topics), or a token list or ``vocab.txt`` path (e.g. the BERT-Chinese one).
+        topics), or a token list or ``vocab.txt`` path (e.g. the BERT-Chinese one); not used with a
+        ``text_preset`` in ``model_options`` (the preset's).
       callbacks: extra Keras callbacks.
       **model_options: keyword arguments of :func:`build_cdtom`.
     """
@@ -202,7 +206,9 @@ def train_cdtom(
             f"{len(documents)} (post, topic) training pairs do not fill one batch of {batch_size}: "
             "ingest more posts or lower --batch-size"
         )
-    if vocabulary == "learned":
+    if model_options.get("text_preset"):
+        vocabulary = None
+    elif vocabulary == "learned":
         vocabulary = learn_vocabulary(documents + topics, vocabulary_size)
     with strategy.scope():
         model = build_cdtom(vocabulary, seed=seed, **model_options)
@@ -234,8 +240,8 @@ def ingested_posts(out_dir: str | Path, split: str) -> list[weibo.WeiboPost]:
 
 def train_on_ingested_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
     """A :class:`Recipe` trainer: CD-TOM on the posts ingested under ``settings.weibo`` (``tfcl ingest weibo ...
-    --out DIR``; early stopping on its eval split). The :class:`Trained` data: the train posts and the topic
-    vocabulary, what the export indexes."""
+    --out DIR``; early stopping on its eval split), its towers from ``settings.text_preset`` if given. The
+    :class:`Trained` data: the train posts and the topic vocabulary, what the export indexes."""
     if not settings.weibo:
         raise SystemExit(
             f"tfcl train {recipe.name}: --weibo DIR is required (the output of `tfcl ingest weibo ... --out DIR`)"
@@ -257,6 +263,7 @@ def train_on_ingested_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
         weight_decay=recipe.weight_decay,
         seed=settings.seed,
         verbose=settings.verbose,
+        text_preset=settings.text_preset,
     )
     posts = ingested_posts(settings.weibo, "train")
     return Trained(model, history, data={"posts": posts, "topics": read_topic_vocabulary(vocabulary_file)})

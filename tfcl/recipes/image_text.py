@@ -34,8 +34,9 @@ MethodOnTowers = Callable[..., keras.Model]
 
 def build_image_text_model(
     method: MethodOnTowers,
-    vocabulary: Sequence[str] | str,
+    vocabulary: Sequence[str] | str | None,
     *,
+    text_preset: str | None = None,
     image_size: int = 64,
     image_encoder: str = "resnet_cpu",
     text_length: int = 32,
@@ -53,14 +54,16 @@ def build_image_text_model(
 ) -> keras.Model:
     """A built, uncompiled image–text ``method`` (:class:`~tfcl.models.CLIP`, :class:`~tfcl.models.WenLan`) on a
     :class:`PictureEncoder` (``image_encoder``: a small ResNet preset or a keras-hub preset) and a random-init BERT
-    over ``vocabulary`` (token list or ``vocab.txt``), each with a linear projection to ``projection_dim`` (as
-    CLIP's). ``temperature``: CLIP's initial 1 / logit scale, WenLan's fixed τ. ``queue_size``, ``base_momentum``:
-    WenLan's. Build under ``strategy.scope()`` for several replicas (with ``synchronized_bn``)."""
+    over ``vocabulary`` (token list or ``vocab.txt``) or from the keras-hub preset folder ``text_preset``, each
+    with a linear projection to ``projection_dim`` (as CLIP's). ``temperature``: CLIP's initial 1 / logit scale,
+    WenLan's fixed τ. ``queue_size``, ``base_momentum``: WenLan's. Build under ``strategy.scope()`` for several
+    replicas (with ``synchronized_bn``)."""
     keras.utils.set_random_seed(seed)
     towers = (
         PictureEncoder.from_preset(image_encoder, image_size, synchronized_bn=synchronized_bn),
         MLPHead((), projection_dim, batch_norm=False, name="image_projector"),
-        TextEncoder.from_vocabulary(
+        TextEncoder.from_preset_or_vocabulary(
+            text_preset,
             vocabulary,
             sequence_length=text_length,
             num_layers=num_layers,
@@ -204,7 +207,8 @@ def train_image_text(
 
 def train_on_picture_text_pairs(recipe: Recipe, settings: TrainSettings) -> Trained:
     """A :class:`Recipe` trainer: ``recipe`` on the emoji / Tux Paint picture–text pairs (every tenth picture held
-    out, scored into ``OUT/metrics.json``), text tower over the BERT-Chinese vocabulary."""
+    out, scored into ``OUT/metrics.json``), text tower over the BERT-Chinese vocabulary or from
+    ``settings.text_preset``."""
     pairs = picture_text_pairs()
     model, history = train_image_text(
         recipe,
@@ -218,5 +222,6 @@ def train_on_picture_text_pairs(recipe: Recipe, settings: TrainSettings) -> Trai
         strategy=settings.strategy,
         seed=settings.seed,
         verbose=settings.verbose,
+        text_preset=settings.text_preset,
     )
     return Trained(model, history, data=pairs)

@@ -38,7 +38,7 @@ REPORT_FILE = "pictures.json"
 METRICS_FILE = "metrics.json"
 
 
-def build_wclip(recipe: Recipe, vocabulary: Sequence[str] | str, **options: Any) -> keras.Model:
+def build_wclip(recipe: Recipe, vocabulary: Sequence[str] | str | None, **options: Any) -> keras.Model:
     """A built W-CLIP: the image–text ``recipe``'s model (CLIP: in-batch negatives, WenLan: queued), taking
     pictures of at least :data:`~tfcl.data.post_pictures.CHECK_SIZE` pixels."""
     if options.get("image_size", CHECK_SIZE) < CHECK_SIZE:
@@ -85,8 +85,9 @@ def train_wclip(
     letters) if no train post has a usable picture.
 
     ``vocabulary``: ``"learned"`` (WordPiece of ``vocabulary_size`` learned from the train posts' texts), or a
-    token list or ``vocab.txt`` path. AdamW with warm-up and cosine decay over ``epochs × steps_per_epoch`` (default
-    one pass over the train pairs); ``batch_size`` (default the recipe's) is global under ``strategy``.
+    token list or ``vocab.txt`` path; not used with a ``text_preset`` in ``model_options`` (the preset's). AdamW
+    with warm-up and cosine decay over ``epochs × steps_per_epoch`` (default one pass over the train pairs);
+    ``batch_size`` (default the recipe's) is global under ``strategy``.
     ``**model_options`` go to :func:`build_wclip`.
     """
     batch_size = batch_size or recipe.batch_size
@@ -113,7 +114,9 @@ def train_wclip(
             f"{len(train['text'])} (post, picture) train pairs do not fill one batch of {batch_size}: "
             "give more posts with pictures or lower --batch-size"
         )
-    if vocabulary == "learned":
+    if model_options.get("text_preset"):
+        vocabulary = None
+    elif vocabulary == "learned":
         vocabulary = learn_vocabulary([post_text(post) for post in splits["train"]], vocabulary_size)
     model, history = fit_pairs(
         lambda synchronized_bn: build_wclip(
@@ -139,7 +142,8 @@ def train_wclip(
 def train_on_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
     """A :class:`Recipe` trainer: W-CLIP on the posts ingested under ``settings.weibo`` (``tfcl ingest weibo ...
     --out DIR``) and their pictures (the eval split scored into ``OUT/metrics.json``, set-aside picture references
-    in ``OUT/picture_dead_letters.jsonl``). The :class:`Trained` data: the train posts, the export's index."""
+    in ``OUT/picture_dead_letters.jsonl``), the text tower from ``settings.text_preset`` if given. The
+    :class:`Trained` data: the train posts, the export's index."""
     if not settings.weibo:
         raise SystemExit(
             f"tfcl train {recipe.name}: --weibo DIR is required (the output of `tfcl ingest weibo ... --out DIR`)"
@@ -158,6 +162,7 @@ def train_on_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
         learning_rate=settings.learning_rate,
         seed=settings.seed,
         verbose=settings.verbose,
+        text_preset=settings.text_preset,
     )
     return Trained(model, history, data=posts["train"])
 

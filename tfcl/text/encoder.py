@@ -97,8 +97,30 @@ class TextEncoder(keras.Model):
         preset_tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
         tokenizer = WeiboTokenizer(preset_tokenizer.get_vocabulary(), lowercase=preset_tokenizer.lowercase)
         backbone = keras_hub.models.BertBackbone.from_preset(preset, load_weights=load_weights)
+        if sequence_length > backbone.max_sequence_length:
+            raise ValueError(
+                f"sequence_length {sequence_length} is longer than the preset {preset} embeds positions for "
+                f"({backbone.max_sequence_length})"
+            )
         preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
         return cls(preprocessor, backbone, pooling=pooling, **kwargs)
+
+    @classmethod
+    def from_preset_or_vocabulary(
+        cls,
+        preset: str | None,
+        vocabulary: Sequence[str] | str | None,
+        sequence_length: int = 64,
+        pooling: str = "mean",
+        **options,
+    ) -> TextEncoder:
+        """A text recipe's BERT tower: :meth:`from_preset` when ``preset`` is given (its vocabulary and sizes; the
+        size ``options`` of :meth:`from_vocabulary` are then not used; ``name`` is), else :meth:`from_vocabulary`."""
+        if preset:
+            return cls.from_preset(preset, sequence_length=sequence_length, pooling=pooling, name=options.get("name"))
+        if vocabulary is None:
+            raise ValueError("a text tower needs a vocabulary or a preset")
+        return cls.from_vocabulary(vocabulary, sequence_length=sequence_length, pooling=pooling, **options)
 
     def with_backbone(self, backbone: keras.Model, name: str) -> TextEncoder:
         """A tower named ``name`` over ``backbone`` (same vocabulary) with this tower's tokenizer and pooling: e.g.
