@@ -42,7 +42,9 @@ def _wait_for(condition, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-def first_request_after_swap(scratch: Path) -> dict:
+def first_request_after_swap(scratch: Path, swaps: int = 5) -> dict:
+    """The slowest first call of a new version's signatures, per swap, against the steady p99 of the version before
+    (the median over ``swaps`` swaps is compared: one call on a shared machine can be slow by noise alone)."""
     from serving_models import export_weibo_topics, publish
 
     from tfcl.serving import ModelServer, ServingClient, single_model_config
@@ -50,6 +52,7 @@ def first_request_after_swap(scratch: Path) -> dict:
     model_dir = scratch / "weibo_topics"
     publish(model_dir, 1, export_weibo_topics)
     signatures = ("predict_topics", "embed_post", "similar_posts")
+    firsts = []
     with ModelServer(single_model_config("weibo_topics", model_dir), port=0, poll_seconds=0.1) as server:
         with ServingClient(server.address, timeout=120) as client:
 
@@ -61,14 +64,18 @@ def first_request_after_swap(scratch: Path) -> dict:
             for name in signatures * 10:
                 call(name)
             p99 = float(np.percentile([call(name) for name in signatures * 50], 99))
-            publish(model_dir, 2, export_weibo_topics)
-            client.wait_until_available("weibo_topics", 2)
-            _wait_for(lambda: client.model_status("weibo_topics", version=1) == {1: "END"})
-            first = max(call(name) for name in signatures)
+            for version in range(2, swaps + 2):
+                publish(model_dir, version, export_weibo_topics)
+                client.wait_until_available("weibo_topics", version)
+                old = version - 1
+                _wait_for(lambda old=old: client.model_status("weibo_topics", version=old) == {old: "END"})
+                firsts.append(max(call(name) for name in signatures))
+    first = float(np.median(firsts))
     return {
         "case": "serving: first requests of a new version",
         "expected": "first request after a swap within 2x the steady p99 (warm-up replayed before AVAILABLE)",
-        "observed": f"slowest first call {first:.1f} ms, steady p99 {p99:.1f} ms ({first / p99:.2f}x)",
+        "observed": f"slowest first call per swap {', '.join(f'{ms:.1f}' for ms in firsts)} ms (median {first:.1f}), "
+        f"steady p99 {p99:.1f} ms ({first / p99:.2f}x)",
         "data_lost": NO_DATA_LOST,
         "user_message": "",
         "exit_code": None,

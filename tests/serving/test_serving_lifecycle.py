@@ -12,13 +12,14 @@ import time
 import grpc
 import numpy as np
 import pytest
+import tensorflow as tf
 from serving_models import MODEL_NAME, export_weibo_topics, publish, push, save_toy_model
-from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.apis import model_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfcl.serving import ModelServer, ServingClient, single_model_config
 from tfcl.serving.models import ServedModel
-from tfcl.serving.servable import WARMUP_FILE
+from tfcl.serving.servable import WARMUP_FILE, WARMUP_REQUEST_ITERATIONS, ServableVersion
 
 TEXTS = {"texts": np.array(["猫 狗"], dtype=object)}
 WEIBO_SIGNATURES = ("predict_topics", "embed_post", "similar_posts", "serving_default")
@@ -59,9 +60,10 @@ def test_first_requests_after_a_swap_are_as_fast_as_steady_ones(tmp_path):
     """Warm-up records (written at export) are replayed before a version is AVAILABLE, so its first calls do not
     pay for TensorFlow's first call of each signature (about a second each without them).
 
-    Issue 21 asks for 2x the steady p99. What is left on the first call of a signature on a request thread that has
-    not run it yet (tens of ms: TensorFlow's per-thread state, measured in benchmarks/reliability_serving.py at
-    3-7x a steady p99 of 4-12 ms) stays above that on this machine, so the bound checked here is 2x p99 or 100 ms.
+    Issue 21 asks for 2x the steady p99; benchmarks/reliability_serving.py measures it as a median over several
+    swaps. One call on this shared machine can exceed 2x a p99 of a few ms by noise alone, so the bound checked
+    here, on single calls, is 2x p99 or 100 ms; test_warm_up_runs_each_record_twice_after_reading_them_all checks
+    the warm-up that brings the ratio down.
     """
     model_dir = tmp_path / "weibo_topics"
     publish(model_dir, 1, export_weibo_topics)
@@ -86,6 +88,24 @@ def test_first_requests_after_a_swap_are_as_fast_as_steady_ones(tmp_path):
     assert {version for _, version in first.values()} == {2}
     slow = {name: seconds for name, (seconds, _) in first.items() if seconds > max(2 * p99, 0.1)}
     assert not slow, f"first calls {slow} s against a steady p99 of {p99:.4f} s"
+
+
+def test_warm_up_runs_each_record_twice_after_reading_them_all(tmp_path):
+    """A signature's first call after its warm-up is slower when the warm-up ran it only once, or when the warm-up
+    file's dataset ended between the calls: every record is read first, then the records are run twice, in order."""
+    push(tmp_path / MODEL_NAME, 1)
+    path = tmp_path / MODEL_NAME / "1"
+    recorded = [
+        prediction_log_pb2.PredictionLog.FromString(record).predict_log.request.model_spec.signature_name
+        for record in tf.data.TFRecordDataset(str(path / WARMUP_FILE)).as_numpy_iterator()
+    ]
+    servable = ServableVersion(MODEL_NAME, 1, path)
+    run, calls = servable.run, []
+    servable.run = lambda signature_name, arrays: calls.append(signature_name) or run(signature_name, arrays)
+    assert servable.warm_up() == len(recorded)
+    assert calls == recorded * WARMUP_REQUEST_ITERATIONS
+    assert WARMUP_REQUEST_ITERATIONS == 2
+    assert len(set(recorded)) == len(recorded) > 1
 
 
 @pytest.mark.parametrize("grace", [1.0])

@@ -28,7 +28,7 @@ from tfcl.serving.config import (
     layout_error,
     select_versions,
 )
-from tfcl.serving.servable import ServableVersion
+from tfcl.serving.servable import WARMUP_REQUEST_ITERATIONS, ServableVersion
 from tfcl.serving.status import invalid_argument, servable_not_found, version_status_not_found
 
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -148,7 +148,13 @@ class ServedModel:
             self._available[version] = servable
             self._in_flight[version] = 0
             self._set_state(version, State.AVAILABLE)
-        log.info("Model %s version %d is available (%d warm-up requests replayed)", self.name, version, warmed)
+        log.info(
+            "Model %s version %d is available (%d warm-up requests replayed %d times each)",
+            self.name,
+            version,
+            warmed,
+            WARMUP_REQUEST_ITERATIONS,
+        )
 
     def _unload(self, version: int) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from tfcl.serving.status import ServingError, invalid_argument, model_error
 SIGNATURE_DEF_FIELD = "signature_def"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+WARMUP_REQUEST_ITERATIONS = 2  # runs of each warm-up record (TF Serving's num_request_iterations)
 
 log = logging.getLogger(__name__)
 
@@ -138,25 +139,36 @@ class ServableVersion:
 
     def warm_up(self) -> int:
         """Replay ``assets.extra/tf_serving_warmup_requests`` (PredictionLog records), as TF Serving does before
-        a version becomes AVAILABLE; returns the number of requests run. A failing record fails the load."""
+        a version becomes AVAILABLE; returns the number of records. A failing record fails the load.
+
+        The records are read in full before any is run (the end of a TFRecord dataset slows the model call that
+        follows it), and each is run :data:`WARMUP_REQUEST_ITERATIONS` times (TF Serving's
+        ``num_request_iterations``): a signature's second call still costs more than later ones.
+        """
         path = self.path / WARMUP_FILE
         if not path.is_file():
             return 0
-        replayed = 0
-        for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
-            if index >= MAX_WARMUP_RECORDS:
-                raise ValueError(f"{path}: more than {MAX_WARMUP_RECORDS} warm-up records")
+        records = list(tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS + 1).as_numpy_iterator())
+        if len(records) > MAX_WARMUP_RECORDS:
+            raise ValueError(f"{path}: more than {MAX_WARMUP_RECORDS} warm-up records")
+        requests = []
+        for index, record in enumerate(records):
             entry = prediction_log_pb2.PredictionLog.FromString(record)
             if entry.WhichOneof("log_type") != "predict_log":
                 raise ValueError(f"{path}: record {index} is a {entry.WhichOneof('log_type')}, not a predict_log")
             request = entry.predict_log.request
             signature_name = request.model_spec.signature_name or tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
             try:
-                self.run(signature_name, self.arrays_from_protos(signature_name, request.inputs))
+                requests.append((signature_name, self.arrays_from_protos(signature_name, request.inputs)))
             except ServingError as error:
                 raise ValueError(f"{path}: warm-up record {index} failed: {error}") from error
-            replayed += 1
-        return replayed
+        for _ in range(WARMUP_REQUEST_ITERATIONS):
+            for index, (signature_name, arrays) in enumerate(requests):
+                try:
+                    self.run(signature_name, arrays)
+                except ServingError as error:
+                    raise ValueError(f"{path}: warm-up record {index} failed: {error}") from error
+        return len(requests)
 
     def metadata(self) -> get_model_metadata_pb2.GetModelMetadataResponse:
         """The ``GetModelMetadataResponse``: every SignatureDef, packed as a ``SignatureDefMap``."""
