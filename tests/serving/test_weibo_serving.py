@@ -172,8 +172,8 @@ def test_rank_topics_without_topics_is_an_invalid_argument(client, version_dir):
             signature_name="rank_topics",
             version=int(version_dir.name),
         )
-    # The embedded server refuses an empty input before the model does ("Input 'topics' is an empty batch");
-    # TF Serving passes it on to the SavedModel's check ("expects a non-empty list of topic names").
+    # The embedded server refuses an empty input before the model ("Input 'topics' is an empty batch"); the
+    # SavedModel refuses it too ("expects a non-empty list of topic names", tests/apps/test_weibo_apps.py).
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "topics" in raised.value.details()
 

@@ -233,7 +233,8 @@ def write_weibo_model(model: Any, topic_predictor: TopicPredictor, similar_posts
 def served_post_index(saved_model_dir: str) -> tuple[list[str], np.ndarray]:
     """``(post_ids, embeddings [posts, d])``: the similar-post index inside a SavedModel of
     :func:`export_weibo_model` (the variables its ``similar_posts`` signature reads)."""
-    signatures = tf.saved_model.load(saved_model_dir).signatures
+    saved_model = tf.saved_model.load(saved_model_dir)  # held: its variables live as long as it does
+    signatures = saved_model.signatures
     if "similar_posts" not in signatures:
         raise ValueError(f"{saved_model_dir} has no similar_posts signature: not a Weibo SavedModel")
     found = {}

@@ -69,7 +69,7 @@ def read_topics(path: str | Path) -> list[str]:
 def write_next_version(base_path: str | Path, write: Any) -> Path:
     """``write(folder)`` into a temporary folder inside ``base_path``, renamed to the next version number (one past
     the newest complete version; 1 in a new base path), so a server never loads it half written; returns it."""
-    from tfcl.serving import complete_versions
+    from tfcl.serving.config import complete_versions
 
     base = Path(base_path)
     base.mkdir(parents=True, exist_ok=True)
