@@ -9,6 +9,7 @@ from text_helpers import POSTS, TOPICS, tiny_cdtom
 
 from tfcl.apps import export_weibo_model
 from tfcl.cli import main
+from tfcl.serving import ModelServer, ServingClient, single_model_config
 from tfcl.serving.config import complete_versions
 
 NEW_TOPICS = ["宠物猫狗", "火箭卫星", "喝水养生", "篮球比赛"]
@@ -30,7 +31,7 @@ def run_dir(tmp_path_factory):
     return run, model
 
 
-@pytest.mark.slow  # two exports and two loads of the tiny CD-TOM: 2.5 min on the 2 shared cores (load 7)
+@pytest.mark.slow  # two exports, served and loaded: minutes on the 2 shared cores
 def test_export_topics_writes_the_next_version_ranking_the_new_vocabulary(run_dir, tmp_path):
     run, model = run_dir
     topics_file = tmp_path / "topic_vocab.tsv"  # the ingestion's format; a blank line and a repeat are skipped
@@ -38,8 +39,14 @@ def test_export_topics_writes_the_next_version_ranking_the_new_vocabulary(run_di
         "".join(f"{topic}\t{9 - rank}\n" for rank, topic in enumerate(NEW_TOPICS)) + "\n篮球比赛\t1\n"
     )
     base = run / "serving" / "weibo_topics"
-    assert main(["export", "topics", "--model", str(run), "--topics", str(topics_file), "--k", "3"]) == 0
-    assert sorted(complete_versions(base)) == [1, 2]  # a version a server (and the Pusher's layout) picks up
+    with ModelServer(single_model_config("weibo_topics", base), port=0, poll_seconds=0.2) as server:
+        assert main(["export", "topics", "--model", str(run), "--topics", str(topics_file), "--k", "3"]) == 0
+        with ServingClient(server.address, timeout=120) as client:
+            client.wait_until_available(
+                "weibo_topics", 2, timeout=300
+            )  # the server watching the base path loads the version
+            served = client.predict("weibo_topics", {"texts": QUERIES}, signature_name="predict_topics", version=2)
+    assert sorted(complete_versions(base)) == [1, 2]
     assert [path.name for path in base.iterdir() if not path.name.isdigit()] == []  # no staging folder left
     exported = tf.saved_model.load(str(base / "2"))
     texts = tf.constant(QUERIES)
@@ -48,6 +55,7 @@ def test_export_topics_writes_the_next_version_ranking_the_new_vocabulary(run_di
     ranking = np.argsort(-cosines, axis=1)[:, :3]
     np.testing.assert_array_equal(answer["topics"].numpy(), np.array([t.encode() for t in NEW_TOPICS])[ranking])
     np.testing.assert_allclose(answer["scores"].numpy(), np.take_along_axis(cosines, ranking, axis=1), atol=1e-5)
+    np.testing.assert_array_equal(served["topics"], answer["topics"].numpy())
     before = tf.saved_model.load(str(base / "1")).signatures["similar_posts"](texts=texts)
     after = exported.signatures["similar_posts"](texts=texts)
     np.testing.assert_array_equal(after["post_ids"].numpy(), before["post_ids"].numpy())  # the post index is kept
