@@ -139,7 +139,7 @@ class TopicPredictor(NearestEntries):
             embeddings = embed_strings(model.embed_documents, documents, batch_size)
             carried = multi_hot(document_topics, topics)
         super().__init__(model, topics, topic_keys(names, embeddings, carried, index), k, "topic_predictor")
-        self.rank_k = k
+        self.rank_k = k  # rank_topics' k, capped at the names of each call instead of the vocabulary
 
     @tf.function(input_signature=[TEXTS])
     def predict_topics(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -249,16 +249,21 @@ def served_post_index(saved_model_dir: str) -> tuple[list[str], np.ndarray]:
 
 
 def export_topic_vocabulary(
-    model: Any, topics: Sequence[str], post_index_model: str, path: str, k: int = 10, batch_size: int = 256
+    model: Any,
+    topics: Sequence[str],
+    post_index: tuple[Sequence[str], np.ndarray],
+    path: str,
+    k: int = 10,
+    batch_size: int = 256,
 ) -> str:
     """Re-export a trained CD-TOM ``model`` for a new topic vocabulary without retraining; returns ``path``.
 
     ``predict_topics`` ranks ``topics`` by the topic tower's embedding of each name (the ``"name"`` keys of
-    :func:`topic_keys`: new names carry no labelled posts); ``similar_posts`` keeps the post index of the Weibo
-    SavedModel ``post_index_model`` (:func:`served_post_index`, not embedded again). Signatures as
-    :func:`export_weibo_model`'s.
+    :func:`topic_keys`: new names carry no labelled posts); ``similar_posts`` answers from ``post_index``
+    (``(post_ids, embeddings)``, e.g. an earlier export's: :func:`served_post_index`), not embedded again.
+    Signatures as :func:`export_weibo_model`'s.
     """
-    post_ids, embeddings = served_post_index(post_index_model)
+    post_ids, embeddings = post_index
     topic_predictor = TopicPredictor(model, topics, k, batch_size)
     similar_posts = SimilarPosts(model, post_ids, k=k, embeddings=embeddings)
     return write_weibo_model(model, topic_predictor, similar_posts, path)

@@ -95,13 +95,16 @@ def run_topics(args: argparse.Namespace) -> None:
     import keras
 
     import tfcl.models  # noqa: F401  (registers the model classes for deserialisation)
-    from tfcl.apps.weibo import export_topic_vocabulary
+    from tfcl.apps.weibo import export_topic_vocabulary, served_post_index
 
     model = keras.saving.load_model(model_file)
     if not hasattr(model, "embed_topics"):
         raise UserError(f"--model {model_file}: a {type(model).__name__}, not a CD-TOM (no topic tower)")
+    try:
+        posts = served_post_index(str(post_index))
+    except ValueError as error:
+        raise UserError(str(error)) from None
     version = write_next_version(
-        args.out or run_dir / SERVING_BASE,
-        lambda path: export_topic_vocabulary(model, topics, str(post_index), path, k=args.k),
+        args.out or run_dir / SERVING_BASE, lambda path: export_topic_vocabulary(model, topics, posts, path, k=args.k)
     )
     print(f"exported {len(topics)} topics as version {version.name}: {version}")
