@@ -80,6 +80,35 @@ def test_topic_keys_are_centroids_of_the_documents_carrying_the_topic(model, ind
         TopicPredictor(model, TOPICS, index="nearest", documents=DOCUMENTS, document_topics=[t for _, t in POSTS])
 
 
+NEW_TOPICS = ["篮球比赛", "宠物猫狗", "火箭卫星", "喝水养生"]  # names outside the vocabulary, and one inside it
+
+
+def test_rank_topics_scores_caller_names_like_the_name_keys(model, predictor):
+    answer = predictor.rank_topics(tf.constant(QUERIES), tf.constant(NEW_TOPICS))
+    assert answer["indices"].shape == (len(QUERIES), len(NEW_TOPICS))  # K capped at the names given
+    # The name keys of a predictor built for those names are what rank_topics scores against.
+    name_keys = TopicPredictor(model, NEW_TOPICS, k=K)
+    np.testing.assert_allclose(answer["scores"].numpy(), name_keys.score(tf.constant(QUERIES)).numpy(), atol=1e-5)
+    names, scores = name_keys(QUERIES)
+    np.testing.assert_array_equal(np.char.decode(answer["topics"].numpy().astype(np.bytes_), "utf-8"), names)
+    np.testing.assert_allclose(
+        np.take_along_axis(answer["scores"].numpy(), answer["indices"].numpy(), 1), scores, atol=1e-5
+    )
+    cosines = (
+        model.embed_documents(tf.constant(QUERIES)).numpy() @ model.embed_topics(tf.constant(NEW_TOPICS)).numpy().T
+    )
+    np.testing.assert_array_equal(answer["indices"].numpy(), np.argsort(-cosines, axis=1))
+
+
+def test_rank_topics_caps_k_at_the_topics_given_and_refuses_none(model, predictor):
+    answer = predictor.rank_topics(tf.constant(QUERIES), tf.constant(NEW_TOPICS[:2]))
+    assert answer["scores"].shape == answer["indices"].shape == answer["topics"].shape == (len(QUERIES), 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-empty list of topic names"):
+        predictor.rank_topics(tf.constant(QUERIES), tf.constant([], tf.string))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-empty batch of post texts"):
+        predictor.rank_topics(tf.constant([], tf.string), tf.constant(NEW_TOPICS))
+
+
 def unit(vector):
     return vector / np.linalg.norm(vector)
 
@@ -95,7 +124,7 @@ def test_similar_posts_finds_an_indexed_post_first(index):
 @pytest.mark.slow  # export and load trace the tokenizer and BERT graph several times: ~1.5 min on 2 busy cores
 def test_exported_signatures_answer_like_the_python_apps(model, predictor, index, exported):
     _, loaded = exported
-    assert set(loaded.signatures) == {"serving_default", "predict_topics", "embed_post", "similar_posts"}
+    assert set(loaded.signatures) == {"serving_default", "predict_topics", "embed_post", "similar_posts", "rank_topics"}
     texts = tf.constant(QUERIES)
     topics, scores = predictor(QUERIES)
     for name in ("predict_topics", "serving_default"):
@@ -111,6 +140,11 @@ def test_exported_signatures_answer_like_the_python_apps(model, predictor, index
         model.embed_documents(texts).numpy(),
         atol=1e-5,
     )
+    answer = loaded.signatures["rank_topics"](texts=texts, topics=tf.constant(NEW_TOPICS))
+    expected = predictor.rank_topics(texts, tf.constant(NEW_TOPICS))
+    assert answer.keys() == expected.keys() == {"scores", "indices", "topics"}
+    np.testing.assert_allclose(answer["scores"].numpy(), expected["scores"].numpy(), atol=1e-5)
+    np.testing.assert_array_equal(answer["topics"].numpy(), expected["topics"].numpy())
 
 
 @pytest.mark.slow

@@ -151,7 +151,13 @@ def test_pipeline_pushes_a_blessed_model_under_the_serving_base(first_run):
     assert pushed.get_string_custom_property("pushed_destination") == version_dir
 
     saved_model = tf.saved_model.load(version_dir)
-    assert set(saved_model.signatures) == {"serving_default", "predict_topics", "embed_post", "similar_posts"}
+    assert set(saved_model.signatures) == {
+        "serving_default",
+        "predict_topics",
+        "embed_post",
+        "similar_posts",
+        "rank_topics",
+    }
     vocabulary = components.read_topic_vocabulary(
         latest_output(metadata_path, "WeiboExampleGen", "topic_vocabulary", components.TopicVocabulary)
     )

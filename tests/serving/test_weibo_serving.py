@@ -1,4 +1,4 @@
-"""The Weibo SavedModel (predict_topics, embed_post, similar_posts) over TF Serving's gRPC API.
+"""The Weibo SavedModel (predict_topics, embed_post, similar_posts, rank_topics) over TF Serving's gRPC API.
 
 By default an embedded server (``tfcl serve``'s) serves a freshly exported, untrained CD-TOM: what is checked is
 the serving path, not the model's quality. With ``TFCL_SERVING_ADDRESS=host:port`` and
@@ -15,8 +15,10 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
 from tfcl.apps.weibo import export_weibo_model
+from tfcl.export import WARMUP_REQUESTS
 from tfcl.recipes.cdtom import build_cdtom
 from tfcl.serving import ModelServer, ServingClient, single_model_config
 from tfcl.serving.server import complete_versions
@@ -45,6 +47,7 @@ POSTS = {
     )
 }
 QUERIES = ["今天的篮球比赛，三分球太准了", "这家火锅店排队两小时", "[哈哈]"]
+NEW_TOPICS = ["篮球", "火锅美食", "宇航员", "暴雨预警", "猫咪", "新片上映", "萌宠日常"]  # rank_topics' open vocabulary
 K = 5
 SIGNATURE_OUTPUTS = {
     "predict_topics": {"topics", "scores"},
@@ -138,6 +141,50 @@ def test_metadata_describes_the_string_signatures(client, version_dir):
         assert set(signature_defs[name].inputs) == {"texts"}
         assert (texts.dtype, tf.TensorShape(texts.tensor_shape).as_list()) == (tf.string.as_datatype_enum, [None])
         assert set(signature_defs[name].outputs) == outputs
+
+
+def test_rank_topics_over_grpc_equals_the_saved_model_in_process(client, in_process, version_dir):
+    version = int(version_dir.name)
+    answer = client.predict(
+        MODEL_NAME, {"texts": QUERIES, "topics": NEW_TOPICS}, signature_name="rank_topics", version=version
+    )
+    expected = in_process.signatures["rank_topics"](texts=tf.constant(QUERIES), topics=tf.constant(NEW_TOPICS))
+    assert answer.keys() == expected.keys() == {"scores", "indices", "topics"}
+    for alias, value in expected.items():
+        np.testing.assert_array_equal(answer[alias], value.numpy())
+    assert answer["scores"].shape == (len(QUERIES), len(NEW_TOPICS))
+    assert answer["topics"].shape == answer["indices"].shape == (len(QUERIES), K)
+    best = np.take_along_axis(answer["scores"], answer["indices"], axis=1)
+    assert (np.diff(best, axis=1) <= 0).all() and (best[:, :1] >= answer["scores"].max(axis=1, keepdims=True)).all()
+    np.testing.assert_array_equal(answer["topics"], np.array([name.encode() for name in NEW_TOPICS])[answer["indices"]])
+    inputs = client.signature_defs(MODEL_NAME, version=version)["rank_topics"].inputs
+    assert {name: tf.TensorShape(spec.tensor_shape).as_list() for name, spec in inputs.items()} == {
+        "texts": [None],
+        "topics": [None],
+    }
+
+
+def test_rank_topics_without_topics_is_an_invalid_argument(client, version_dir):
+    with pytest.raises(grpc.RpcError) as raised:
+        client.predict(
+            MODEL_NAME,
+            {"texts": QUERIES, "topics": tf.make_tensor_proto([], tf.string)},
+            signature_name="rank_topics",
+            version=int(version_dir.name),
+        )
+    # The embedded server refuses an empty input before the model ("Input 'topics' is an empty batch"); the
+    # SavedModel refuses it too ("expects a non-empty list of topic names", tests/apps/test_weibo_apps.py).
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "topics" in raised.value.details()
+
+
+def test_the_version_warms_up_rank_topics(version_dir):
+    requests = [
+        prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+        for record in tf.data.TFRecordDataset(str(version_dir / WARMUP_REQUESTS)).as_numpy_iterator()
+    ]
+    rank_topics = [request for request in requests if request.model_spec.signature_name == "rank_topics"]
+    assert len(rank_topics) == 1 and set(rank_topics[0].inputs) == {"texts", "topics"}
 
 
 # (request fields, status code): TF Serving's codes for each kind of bad request.

@@ -8,7 +8,7 @@ from tfcl.apps.pictures import (
     export_picture_model,
     export_wclip,
 )
-from tfcl.apps.weibo import SimilarPosts, TopicPredictor, export_cdtom, export_weibo_model
+from tfcl.apps.weibo import SimilarPosts, TopicPredictor, export_cdtom, export_topic_vocabulary, export_weibo_model
 
 __all__ = [
     "PicturesForPost",
@@ -18,6 +18,7 @@ __all__ = [
     "export_cdtom",
     "export_image_text",
     "export_picture_model",
+    "export_topic_vocabulary",
     "export_wclip",
     "export_weibo_model",
 ]

@@ -5,7 +5,9 @@ topic vocabulary (:func:`topic_keys`: the topic tower's embedding of each hashta
 embeddings of the posts carrying it, or both), or an index of posts through the document tower. Scores are cosines
 in CD-TOM's shared space; top-k is exact (one matrix product and ``tf.math.top_k``). :func:`export_weibo_model`
 writes both into one SavedModel whose signatures take raw strings; the vocabulary, its keys and the post index
-travel inside it as variables.
+travel inside it as variables. Its ``rank_topics`` signature ranks topic names the caller gives (an open
+vocabulary) by the topic tower; :func:`export_topic_vocabulary` re-exports the model for a new vocabulary without
+retraining, keeping the post index of an earlier export.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST
 
 TOPIC_INDEXES = ("name", "centroid", "combined")
 TOPIC_INDEX = "combined"  # the topic keys of an exported CD-TOM (:func:`topic_keys`)
+TOPIC_NAMES = tf.TensorSpec([None], tf.string, name="topics")  # the caller's topic names of ``rank_topics``
 
 
 def embed_strings(
@@ -40,6 +43,13 @@ def checked_texts(texts: tf.Tensor) -> tf.Tensor:
     check = tf.debugging.assert_greater(tf.size(texts), 0, message="expects a non-empty batch of post texts")
     with tf.control_dependencies([check]):
         return tf.identity(texts)
+
+
+def checked_topics(topics: tf.Tensor) -> tf.Tensor:
+    """``topics`` unchanged, or an ``InvalidArgumentError`` naming the problem if there is none."""
+    check = tf.debugging.assert_greater(tf.size(topics), 0, message="expects a non-empty list of topic names")
+    with tf.control_dependencies([check]):
+        return tf.identity(topics)
 
 
 class NearestEntries(tf.Module):
@@ -129,23 +139,43 @@ class TopicPredictor(NearestEntries):
             embeddings = embed_strings(model.embed_documents, documents, batch_size)
             carried = multi_hot(document_topics, topics)
         super().__init__(model, topics, topic_keys(names, embeddings, carried, index), k, "topic_predictor")
+        self.rank_k = k  # rank_topics' k, capped at the names of each call instead of the vocabulary
 
     @tf.function(input_signature=[TEXTS])
     def predict_topics(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         topics, scores = self.nearest(texts)
         return {"topics": topics, "scores": scores}
 
+    @tf.function(input_signature=[TEXTS, TOPIC_NAMES])
+    def rank_topics(self, texts: tf.Tensor, topics: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The caller's ``topics`` (any names: an open vocabulary) for each text, keyed by the topic tower's
+        embedding of the name (the ``"name"`` keys of :func:`topic_keys`): ``scores`` ``[batch, n]`` cosines in the
+        order of ``topics``; ``indices`` ``[batch, k]`` (into ``topics``) and ``topics`` ``[batch, k]``, best first,
+        with ``k`` capped at ``n``."""
+        topics = checked_topics(topics)
+        scores = tf.matmul(self.embed(texts)["embedding"], self.model.embed_topics(topics), transpose_b=True)
+        top = tf.math.top_k(scores, k=tf.minimum(self.rank_k, tf.size(topics)))
+        return {"scores": scores, "indices": top.indices, "topics": tf.gather(topics, top.indices)}
+
 
 class SimilarPosts(NearestEntries):
     """找相似博文: the ids of the ``k`` posts of an index whose document embeddings are nearest to a post's text.
 
-    A text that is in the index finds itself first (cosine 1).
+    A text that is in the index finds itself first (cosine 1). ``embeddings`` (``[posts, d]``, L2-normalised):
+    the index's document embeddings when already made (:func:`served_post_index`), instead of ``post_texts``.
     """
 
     def __init__(
-        self, model: Any, post_ids: Sequence[str], post_texts: Sequence[str], k: int = 10, batch_size: int = 256
+        self,
+        model: Any,
+        post_ids: Sequence[str],
+        post_texts: Sequence[str] = (),
+        k: int = 10,
+        batch_size: int = 256,
+        embeddings: np.ndarray | None = None,
     ) -> None:
-        embeddings = embed_strings(model.embed_documents, post_texts, batch_size)
+        if embeddings is None:
+            embeddings = embed_strings(model.embed_documents, post_texts, batch_size)
         super().__init__(model, post_ids, embeddings, k, "similar_posts")
 
     @tf.function(input_signature=[TEXTS])
@@ -173,13 +203,20 @@ def export_weibo_model(
       float (cosine), best first, among ``topics``;
     * ``embed_post``: ``embedding`` ``[batch, d]``, L2-normalised, in the space of the post index;
     * ``similar_posts``: ``post_ids`` ``[batch, k]`` string, ``scores`` ``[batch, k]``, among the posts
-      ``post_ids`` / ``post_texts``.
+      ``post_ids`` / ``post_texts``;
+    * ``rank_topics`` (inputs ``texts`` and ``topics``: ``[n]`` topic names, non-empty): the caller's topics ranked
+      by name (:meth:`TopicPredictor.rank_topics`).
 
     ``k`` is capped at the number of topics (resp. posts). ``topic_index``: the keys of ``predict_topics`` (see
     :func:`topic_keys`); other than ``"name"``, built from the index posts and their topics ``post_topics``.
     """
     topic_predictor = TopicPredictor(model, topics, k, batch_size, topic_index, post_texts, post_topics)
     similar_posts = SimilarPosts(model, post_ids, post_texts, k, batch_size)
+    return write_weibo_model(model, topic_predictor, similar_posts, path)
+
+
+def write_weibo_model(model: Any, topic_predictor: TopicPredictor, similar_posts: SimilarPosts, path: str) -> str:
+    """The SavedModel of :func:`export_weibo_model` from its two applications; returns ``path``."""
     return write_signatures(
         path,
         [model, topic_predictor, similar_posts],
@@ -188,8 +225,48 @@ def export_weibo_model(
             "predict_topics": topic_predictor.predict_topics,
             "embed_post": similar_posts.embed,
             "similar_posts": similar_posts.similar_posts,
+            "rank_topics": topic_predictor.rank_topics,
         },
     )
+
+
+def served_post_index(saved_model_dir: str) -> tuple[list[str], np.ndarray]:
+    """``(post_ids, embeddings [posts, d])``: the similar-post index inside a SavedModel of
+    :func:`export_weibo_model` (the variables its ``similar_posts`` signature reads)."""
+    saved_model = tf.saved_model.load(saved_model_dir)  # held: its variables live as long as it does
+    signatures = saved_model.signatures
+    if "similar_posts" not in signatures:
+        raise ValueError(f"{saved_model_dir} has no similar_posts signature: not a Weibo SavedModel")
+    found = {}
+    for name in ("entries:0", "embeddings:0"):
+        variables = [variable for variable in signatures["similar_posts"].variables if variable.name == name]
+        if len(variables) != 1:
+            raise ValueError(
+                f"{saved_model_dir}: expected one {name} variable in similar_posts, found {len(variables)}"
+            )
+        found[name] = variables[0].numpy()
+    return [entry.decode("utf-8") for entry in found["entries:0"]], found["embeddings:0"]
+
+
+def export_topic_vocabulary(
+    model: Any,
+    topics: Sequence[str],
+    post_index: tuple[Sequence[str], np.ndarray],
+    path: str,
+    k: int = 10,
+    batch_size: int = 256,
+) -> str:
+    """Re-export a trained CD-TOM ``model`` for a new topic vocabulary without retraining; returns ``path``.
+
+    ``predict_topics`` ranks ``topics`` by the topic tower's embedding of each name (the ``"name"`` keys of
+    :func:`topic_keys`: new names carry no labelled posts); ``similar_posts`` answers from ``post_index``
+    (``(post_ids, embeddings)``, e.g. an earlier export's: :func:`served_post_index`), not embedded again.
+    Signatures as :func:`export_weibo_model`'s.
+    """
+    post_ids, embeddings = post_index
+    topic_predictor = TopicPredictor(model, topics, k, batch_size)
+    similar_posts = SimilarPosts(model, post_ids, k=k, embeddings=embeddings)
+    return write_weibo_model(model, topic_predictor, similar_posts, path)
 
 
 def export_cdtom(

@@ -23,7 +23,7 @@ from tfcl.cli.console import UserError, console_to, held_back
 from tfcl.data.cache import DatasetNotFoundError
 
 # Module names under tfcl.cli, in the order they appear in ``tfcl --help``.
-COMMANDS = ("run", "data", "ingest", "train", "pretrain", "launch", "eval", "serve")
+COMMANDS = ("run", "data", "ingest", "train", "pretrain", "launch", "eval", "export", "serve")
 VERBOSE_FLAGS = ("-v", "--verbose")
 
 
