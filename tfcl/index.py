@@ -20,6 +20,7 @@ import tensorflow as tf
 
 INDEXES = ("exact", "ivf")
 MISSING = -1  # the position of a place in the answer no vector filled
+STORAGE = ("float32", "float16")  # the dtypes an IVF index keeps its vectors in
 QUERIES = tf.TensorSpec([None, None], tf.float32, name="queries")  # [batch, d], L2-normalised
 
 
@@ -99,6 +100,8 @@ class IVFIndex(tf.Module):
         ``nprobe`` = the number of blocks is exact search.
       list_size: the block size; default the mean list size ``ceil(n / nlist)``.
       iterations, sample_size, seed: of :func:`spherical_kmeans`.
+      storage: the dtype the listed vectors are kept and scored in: ``"float32"``, or ``"float16"`` (half the
+        memory and of the bytes a query reads; scores to about 3 decimals).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class IVFIndex(tf.Module):
         iterations: int = 10,
         sample_size: int | None = None,
         seed: int = 0,
+        storage: str = "float32",
         name: str = "ivf_index",
     ) -> None:
         super().__init__(name=name)
@@ -120,6 +124,8 @@ class IVFIndex(tf.Module):
         self.nlist = min(nlist or max(1, round(2 * math.sqrt(n))), n)
         if self.nlist < 1 or (list_size is not None and list_size < 1):
             raise ValueError(f"nlist and list_size must be positive, got {nlist}, {list_size}")
+        if storage not in STORAGE:
+            raise ValueError(f"storage must be one of {STORAGE}, got {storage!r}")
         self.list_size = list_size or math.ceil(n / self.nlist)
         centroids = spherical_kmeans(vectors, self.nlist, iterations, sample_size, seed)
         assigned = nearest_centroids(vectors, centroids)
@@ -138,7 +144,9 @@ class IVFIndex(tf.Module):
         positions = np.full([self.blocks * self.list_size], MISSING, np.int64)
         positions[slot] = order
         self.centroids = tf.Variable(centroids[block_list], trainable=False, name="centroids")
-        self.lists = tf.Variable(stored.reshape(self.blocks, self.list_size, dims), trainable=False, name="lists")
+        self.lists = tf.Variable(
+            stored.reshape(self.blocks, self.list_size, dims).astype(storage), trainable=False, name="lists"
+        )
         self.positions = tf.Variable(positions.reshape(self.blocks, self.list_size), trainable=False, name="positions")
         self.nprobe = tf.Variable(0, trainable=False, name="nprobe")
         self.set_nprobe(max(1, self.nlist // 64) if nprobe is None else nprobe)
@@ -158,7 +166,8 @@ class IVFIndex(tf.Module):
         probed = tf.math.top_k(tf.matmul(queries, self.centroids, transpose_b=True), k=self.nprobe).indices
         candidates = tf.gather(self.lists, probed)  # [batch, nprobe, list_size, d]
         positions = tf.reshape(tf.gather(self.positions, probed), [tf.shape(queries)[0], -1])
-        scores = tf.reshape(tf.einsum("bd,bpsd->bps", queries, candidates), tf.shape(positions))
+        scores = tf.einsum("bd,bpsd->bps", tf.cast(queries, self.lists.dtype), candidates)
+        scores = tf.reshape(tf.cast(scores, tf.float32), tf.shape(positions))
         scores = tf.where(positions == MISSING, tf.constant(-np.inf, tf.float32), scores)
         top = tf.math.top_k(scores, k=tf.minimum(self.k, self.nprobe * self.list_size))
         found = tf.where(tf.math.is_finite(top.values), tf.gather(positions, top.indices, batch_dims=1), MISSING)
