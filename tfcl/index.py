@@ -171,10 +171,10 @@ class IVFIndex(tf.Module):
         scores = tf.where(positions == MISSING, tf.constant(-np.inf, tf.float32), scores)
         top = tf.math.top_k(scores, k=tf.minimum(self.k, self.nprobe * self.list_size))
         found = tf.where(tf.math.is_finite(top.values), tf.gather(positions, top.indices, batch_dims=1), MISSING)
-        missing = self.k - tf.shape(found)[1]
+        missing = [[0, 0], [0, self.k - tf.shape(found)[1]]]
         return (
-            tf.pad(found, [[0, 0], [0, missing]], constant_values=MISSING),
-            tf.pad(top.values, [[0, 0], [0, missing]], constant_values=-np.inf),
+            tf.ensure_shape(tf.pad(found, missing, constant_values=MISSING), [None, self.k]),
+            tf.ensure_shape(tf.pad(top.values, missing, constant_values=-np.inf), [None, self.k]),
         )
 
 
