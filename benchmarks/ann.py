@@ -79,12 +79,16 @@ def median_seconds(search: tf.types.experimental.GenericFunction, batch: tf.Tens
     return times
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean over rows of |found ∩ truth| / k."""
-    return float(np.mean([len(np.intersect1d(f, t)) / truth.shape[1] for f, t in zip(found, truth)]))
+def recall_at_k(vectors: np.ndarray, queries: np.ndarray, found: np.ndarray, exact: np.ndarray) -> float:
+    """The mean share of the k positions ``found`` that are among the ``exact`` top k, counting ties: an answer
+    is a hit if its cosine with the query reaches the exact k-th cosine (duplicate posts tie at the cut)."""
+    cosines = np.einsum("qd,qkd->qk", queries, vectors[np.maximum(found, 0)])
+    cut = np.einsum("qd,qd->q", queries, vectors[exact[:, -1]])[:, None]
+    return float(np.mean((found >= 0) & (cosines >= cut - 1e-6)))
 
 
 def in_batches(search: tf.types.experimental.GenericFunction, queries: np.ndarray, batch: int) -> np.ndarray:
+    """``[queries, k]`` the positions ``search`` answers, in batches of ``batch`` queries."""
     return np.concatenate(
         [search(tf.constant(queries[i : i + batch]))[0].numpy() for i in range(0, len(queries), batch)]
     )
@@ -164,7 +168,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=int, nargs="*", default=[100_000, 500_000, 1_000_000])
-    parser.add_argument("--nlist", type=int, nargs="*", help="k-means lists (default: IVFIndex's, 2·sqrt(n))")
+    parser.add_argument("--nlist", type=int, nargs="*", help="k-means lists (default: IVFIndex's, 4·sqrt(n))")
     parser.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--list-size", type=int, help="block size (default: IVFIndex's, the mean list size)")
     parser.add_argument("--storage", choices=STORAGE, default="float32", help="dtype of the IVF lists")

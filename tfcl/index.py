@@ -94,7 +94,7 @@ class IVFIndex(tf.Module):
     Args:
       vectors: ``[n, d]`` L2-normalised.
       k: answers per query, capped at ``n``.
-      nlist: k-means lists; default ``2 * sqrt(n)``, at most ``n``.
+      nlist: k-means lists; default ``4 * sqrt(n)``, at most ``n``.
       nprobe: blocks scored per query (a block is at most ``list_size`` vectors of one list); default
         ``nlist // 64``; :meth:`set_nprobe` changes it (a variable of the index, also once exported).
         ``nprobe`` = the number of blocks is exact search.
@@ -121,7 +121,7 @@ class IVFIndex(tf.Module):
         vectors = checked_vectors(vectors)
         n, dims = vectors.shape
         self.k = min(k, n)
-        self.nlist = min(nlist or max(1, round(2 * math.sqrt(n))), n)
+        self.nlist = min(nlist or max(1, round(4 * math.sqrt(n))), n)
         if self.nlist < 1 or (list_size is not None and list_size < 1):
             raise ValueError(f"nlist and list_size must be positive, got {nlist}, {list_size}")
         if storage not in STORAGE:
