@@ -42,6 +42,15 @@ def test_probing_every_block_is_exact_search(vectors, queries):
     np.testing.assert_array_equal(positions.numpy(), exact_positions.numpy())
 
 
+def test_float16_lists_score_to_about_three_decimals(vectors, queries):
+    exact = ExactIndex(vectors, K)
+    ivf = IVFIndex(vectors, K, nlist=30, storage="float16")
+    ivf.set_nprobe(ivf.blocks)
+    (_, exact_scores), (_, scores) = exact.search(queries), ivf.search(queries)
+    assert ivf.lists.dtype == tf.float16
+    np.testing.assert_allclose(scores.numpy(), exact_scores.numpy(), atol=2e-3)
+
+
 def test_recall_on_clustered_vectors(vectors, queries):
     """Queries come from the same 20 tight clusters: their neighbours share their cluster, which k-means with 20
     lists puts in a list whose centroid is the query's nearest; probing 3 blocks of the mean list size leaves
@@ -100,6 +109,7 @@ def test_saved_model_answers_as_in_process(vectors, queries, tmp_path):
         ("ivf", np.zeros([0, 4]), {}, "non-empty"),
         ("ivf", np.eye(4), {"nprobe": 0}, "nprobe must be positive"),
         ("ivf", np.eye(4), {"list_size": 0}, "must be positive"),
+        ("ivf", np.eye(4), {"storage": "int8"}, "storage must be one of"),
     ],
 )
 def test_bad_arguments_are_refused(kind, vectors, options, message):

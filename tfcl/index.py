@@ -178,7 +178,7 @@ class IVFIndex(tf.Module):
         )
 
 
-def build_index(kind: str, vectors: np.ndarray, k: int, **options: int) -> ExactIndex | IVFIndex:
+def build_index(kind: str, vectors: np.ndarray, k: int, **options: int | str) -> ExactIndex | IVFIndex:
     """An index of ``vectors`` of ``kind`` (:data:`INDEXES`); ``options`` go to :class:`IVFIndex`."""
     if kind not in INDEXES:
         raise ValueError(f"index must be one of {INDEXES}, got {kind!r}")

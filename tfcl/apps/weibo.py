@@ -57,7 +57,7 @@ class NearestEntries(tf.Module):
         k: int,
         name: str,
         index: str = "exact",
-        **index_options: int,
+        **index_options: int | str,
     ) -> None:
         super().__init__(name=name)
         if len(entries) != len(embeddings):
@@ -170,7 +170,7 @@ class SimilarPosts(NearestEntries):
         k: int = 10,
         batch_size: int = 256,
         index: str = "exact",
-        **index_options: int,
+        **index_options: int | str,
     ) -> None:
         embeddings = embed_strings(model.embed_documents, post_texts, batch_size)
         super().__init__(model, post_ids, embeddings, k, "similar_posts", index, **index_options)
@@ -192,7 +192,7 @@ def export_weibo_model(
     topic_index: str = "name",
     post_topics: Sequence[Sequence[str]] = (),
     post_index: str = "exact",
-    post_index_options: Mapping[str, int] | None = None,
+    post_index_options: Mapping[str, int | str] | None = None,
 ) -> str:
     """Write one SavedModel serving a CD-TOM ``model`` on raw strings; returns ``path``.
 
@@ -232,7 +232,7 @@ def export_cdtom(
     k: int = 10,
     max_topics_per_post: int = MAX_TOPICS_PER_POST,
     post_index: str = "exact",
-    post_index_options: Mapping[str, int] | None = None,
+    post_index_options: Mapping[str, int | str] | None = None,
 ) -> str:
     """Write the Weibo SavedModel of a trained CD-TOM (:func:`export_weibo_model`); returns ``path``.
 
