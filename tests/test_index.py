@@ -109,6 +109,7 @@ def test_saved_model_answers_as_in_process(vectors, queries, tmp_path):
         ("ivf", np.zeros([0, 4]), {}, "non-empty"),
         ("ivf", np.eye(4), {"nprobe": 0}, "nprobe must be positive"),
         ("ivf", np.eye(4), {"list_size": 0}, "must be positive"),
+        ("ivf", np.eye(4), {"nlist": 0}, "must be positive"),
         ("ivf", np.eye(4), {"storage": "int8"}, "storage must be one of"),
     ],
 )

@@ -3,7 +3,7 @@ SavedModel that stock TF Serving serves (no custom ops).
 
 :class:`ExactIndex` scores every vector (one matrix product and ``tf.math.top_k``). :class:`IVFIndex` is an
 inverted-file index: spherical k-means partitions the vectors into lists, a query scores the list centroids and
-then, exactly, only the vectors of the ``nprobe`` nearest lists. Lists are cut into blocks of at most
+then, exactly, only the vectors of the nearest lists (``nprobe`` blocks of them). Lists are cut into blocks of at most
 ``list_size`` vectors (a long list is several blocks under the same centroid), stored as a padded
 ``[blocks, list_size, d]`` tensor, so that a batch of queries gathers whole blocks and scores them in one batched
 product. Both answer ``search(queries [batch, d]) -> (positions [batch, k] int64, scores [batch, k])``, best first;
@@ -121,7 +121,7 @@ class IVFIndex(tf.Module):
         vectors = checked_vectors(vectors)
         n, dims = vectors.shape
         self.k = min(k, n)
-        self.nlist = min(nlist or max(1, round(4 * math.sqrt(n))), n)
+        self.nlist = min(max(1, round(4 * math.sqrt(n))) if nlist is None else nlist, n)
         if self.nlist < 1 or (list_size is not None and list_size < 1):
             raise ValueError(f"nlist and list_size must be positive, got {nlist}, {list_size}")
         if storage not in STORAGE:
