@@ -138,13 +138,22 @@ def markdown(report: dict) -> str:
     lines = [
         "# Approximate nearest neighbours in TF ops: IVF vs exact",
         "",
-        f"Data: `synthetic`, clustered unit vectors ({setup['dims']} dims: {setup['components']} Zipf-sized "
-        f"Gaussian topics in a {setup['latent_dims']}-dim subspace, spread {setup['spread']}, noise "
-        f"{setup['noise']}; see the benchmark's docstring)"
-        + (
-            f"; `weibo_lsa`, LSA embeddings ({setup['dims']} dims) of {report['weibo']['posts']} real Weibo posts"
-            if "weibo" in report
-            else ""
+        "Data: "
+        + "; ".join(
+            (
+                []
+                if not any(row["data"] == "synthetic" for row in report["ann"])
+                else [
+                    f"`synthetic`, clustered unit vectors ({setup['dims']} dims: {setup['components']} Zipf-sized "
+                    f"Gaussian topics in a {setup['latent_dims']}-dim subspace, spread {setup['spread']}, noise "
+                    f"{setup['noise']}; see the benchmark's docstring)"
+                ]
+            )
+            + (
+                [f"`weibo_lsa`, LSA embeddings ({setup['dims']} dims) of {report['weibo']['posts']} real Weibo posts"]
+                if "weibo" in report
+                else []
+            )
         )
         + f". Recall@10 against exact search over {setup['queries']} held-out "
         f"queries; latency of one batch of {setup['batch']} queries, median of {setup['repeats']} calls "
