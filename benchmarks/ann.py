@@ -135,27 +135,21 @@ def measure(vectors: np.ndarray, queries: np.ndarray, args: argparse.Namespace) 
 
 def markdown(report: dict) -> str:
     setup = report["setup"]
+    data = []
+    if any(row["data"] == "synthetic" for row in report["ann"]):
+        data.append(
+            f"`synthetic`, clustered unit vectors ({setup['dims']} dims: {setup['components']} Zipf-sized Gaussian "
+            f"topics in a {setup['latent_dims']}-dim subspace, spread {setup['spread']}, noise {setup['noise']}; "
+            "see the benchmark's docstring)"
+        )
+    if "weibo" in report:
+        data.append(
+            f"`weibo_lsa`, LSA embeddings ({setup['dims']} dims) of {report['weibo']['posts']} real Weibo posts"
+        )
     lines = [
         "# Approximate nearest neighbours in TF ops: IVF vs exact",
         "",
-        "Data: "
-        + "; ".join(
-            (
-                []
-                if not any(row["data"] == "synthetic" for row in report["ann"])
-                else [
-                    f"`synthetic`, clustered unit vectors ({setup['dims']} dims: {setup['components']} Zipf-sized "
-                    f"Gaussian topics in a {setup['latent_dims']}-dim subspace, spread {setup['spread']}, noise "
-                    f"{setup['noise']}; see the benchmark's docstring)"
-                ]
-            )
-            + (
-                [f"`weibo_lsa`, LSA embeddings ({setup['dims']} dims) of {report['weibo']['posts']} real Weibo posts"]
-                if "weibo" in report
-                else []
-            )
-        )
-        + f". Recall@10 against exact search over {setup['queries']} held-out "
+        "Data: " + "; ".join(data) + f". Recall@10 against exact search over {setup['queries']} held-out "
         f"queries; latency of one batch of {setup['batch']} queries, median of {setup['repeats']} calls "
         f"alternating exact and IVF in one process; {report['machine']}, load average before the run "
         f"{report['load_average']} (other jobs share the cores).",
