@@ -121,6 +121,37 @@ def test_similar_posts_finds_an_indexed_post_first(index):
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
 
 
+def test_similar_posts_from_an_ivf_index_probing_every_block_are_exact(model, index):
+    ivf = SimilarPosts(model, POST_IDS, DOCUMENTS, k=K, index="ivf", nlist=3)
+    ivf.index.set_nprobe(ivf.index.blocks)
+    (post_ids, scores), (exact_ids, exact_scores) = ivf(QUERIES), index(QUERIES)
+    np.testing.assert_array_equal(post_ids, exact_ids)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+
+
+def test_similar_posts_from_an_ivf_index_mark_unfilled_places(model):
+    """8 posts in 4 lists cut into blocks of at most 3: k = 7 raises nprobe to 3 blocks, whose padding leaves
+    places of the answer unfilled: empty ids exactly where the scores are -inf, the filled ones distinct."""
+    ivf = SimilarPosts(model, POST_IDS, DOCUMENTS, k=K, index="ivf", nlist=4, nprobe=1, list_size=3)
+    post_ids, scores = ivf(QUERIES)
+    assert post_ids.shape == scores.shape == (len(QUERIES), K)
+    np.testing.assert_array_equal(post_ids == "", np.isneginf(scores))
+    assert (post_ids == "").any()
+    for row in post_ids:
+        assert len(set(row[row != ""])) == (row != "").sum()
+
+
+@pytest.mark.slow  # export and load trace the tokenizer and BERT graph several times: ~1.5 min on 2 busy cores
+def test_exported_ivf_post_index_answers_like_in_process(model, tmp_path):
+    options = {"nlist": 3, "nprobe": 1}
+    path = str(tmp_path / "model")
+    export_weibo_model(model, TOPICS, POST_IDS, DOCUMENTS, path, k=K, post_index="ivf", post_index_options=options)
+    post_ids, scores = SimilarPosts(model, POST_IDS, DOCUMENTS, k=K, index="ivf", **options)(QUERIES)
+    answer = tf.saved_model.load(path).signatures["similar_posts"](texts=tf.constant(QUERIES))
+    np.testing.assert_array_equal(answer["post_ids"].numpy().astype(str), post_ids)
+    np.testing.assert_allclose(answer["scores"].numpy(), scores, atol=1e-5)
+
+
 @pytest.mark.slow  # export and load trace the tokenizer and BERT graph several times: ~1.5 min on 2 busy cores
 def test_exported_signatures_answer_like_the_python_apps(model, predictor, index, exported):
     _, loaded = exported

@@ -3,16 +3,17 @@
 Both score raw post texts against a fixed set of embeddings made once, when the application is built: keys of the
 topic vocabulary (:func:`topic_keys`: the topic tower's embedding of each hashtag, the centroid of the document
 embeddings of the posts carrying it, or both), or an index of posts through the document tower. Scores are cosines
-in CD-TOM's shared space; top-k is exact (one matrix product and ``tf.math.top_k``). :func:`export_weibo_model`
-writes both into one SavedModel whose signatures take raw strings; the vocabulary, its keys and the post index
-travel inside it as variables. Its ``rank_topics`` signature ranks topic names the caller gives (an open
-vocabulary) by the topic tower; :func:`export_topic_vocabulary` re-exports the model for a new vocabulary without
-retraining, keeping the post index of an earlier export.
+in CD-TOM's shared space; top-k is exact (one matrix product and ``tf.math.top_k``), or for the post index
+optionally approximate (an IVF index in TF ops, :mod:`tfcl.index`). :func:`export_weibo_model` writes both into
+one SavedModel whose signatures take raw strings; the vocabulary, its keys and the post index travel inside it as
+variables. Its ``rank_topics`` signature ranks topic names the caller gives (an open vocabulary) by the topic tower;
+:func:`export_topic_vocabulary` re-exports the model for a new vocabulary without retraining, keeping the post index
+of an earlier export.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from tfcl.eval.batches import predict_in_batches
 from tfcl.eval.retrieval import multi_hot
 from tfcl.export import TEXT_INPUT as TEXTS
 from tfcl.export import write_signatures
+from tfcl.index import MISSING, build_index
 from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST
 
 TOPIC_INDEXES = ("name", "centroid", "combined")
@@ -53,9 +55,20 @@ def checked_topics(topics: tf.Tensor) -> tf.Tensor:
 
 
 class NearestEntries(tf.Module):
-    """Exact top-k of post texts against fixed ``entries`` (names) with L2-normalised ``embeddings``."""
+    """Top-k of post texts against fixed ``entries`` (names) with L2-normalised ``embeddings``, from an index of
+    kind ``index`` (:data:`tfcl.index.INDEXES`: exact, or the approximate ``"ivf"`` with ``index_options`` such as
+    ``nlist`` and ``nprobe``, see :class:`tfcl.index.IVFIndex`)."""
 
-    def __init__(self, model: Any, entries: Sequence[str], embeddings: np.ndarray, k: int, name: str) -> None:
+    def __init__(
+        self,
+        model: Any,
+        entries: Sequence[str],
+        embeddings: np.ndarray,
+        k: int,
+        name: str,
+        index: str = "exact",
+        **index_options: int | str,
+    ) -> None:
         super().__init__(name=name)
         if len(entries) != len(embeddings):
             raise ValueError(f"{len(entries)} entries but {len(embeddings)} embeddings")
@@ -63,24 +76,30 @@ class NearestEntries(tf.Module):
         self.entries = tf.Variable(
             tf.constant([str(entry) for entry in entries], tf.string), trainable=False, name="entries"
         )
-        self.embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
-        self.k = min(k, len(entries))
+        self.index = build_index(index, embeddings, k, **index_options)
+        self.k = self.index.k
+
+    @property
+    def embeddings(self) -> tf.Variable:
+        """``[entries, d]``: the embeddings of the exact index."""
+        return self.index.vectors
 
     @tf.function(input_signature=[TEXTS])
     def embed(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         """``{"embedding": [batch, d]}``: the L2-normalised document embedding of each text."""
         return {"embedding": self.model.embed_documents(checked_texts(texts))}
 
-    @tf.function(input_signature=[TEXTS])
-    def score(self, texts: tf.Tensor) -> tf.Tensor:
-        """``[batch, entries]`` cosine of each text with every entry."""
-        return tf.matmul(self.embed(texts)["embedding"], self.embeddings, transpose_b=True)
+    def score(self, texts: Sequence[str]) -> tf.Tensor:
+        """``[batch, entries]`` cosine of each text with every entry (exact index)."""
+        return self.index.scores(self.embed(tf.constant(texts, tf.string))["embedding"])
 
     @tf.function(input_signature=[TEXTS])
     def nearest(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(entries [batch, k] string, scores [batch, k] float)``, best first."""
-        top = tf.math.top_k(self.score(texts), k=self.k)
-        return tf.gather(self.entries, top.indices), top.values
+        """``(entries [batch, k] string, scores [batch, k] float)``, best first; an approximate index may leave
+        places unfilled: entry ``""``, score ``-inf``."""
+        positions, scores = self.index.search(self.embed(texts)["embedding"])
+        entries = tf.gather(self.entries, tf.maximum(positions, 0))
+        return tf.where(positions == MISSING, tf.constant("", tf.string), entries), scores
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`nearest` for a list of Python strings: ``(entries [batch, k] str array, scores [batch, k])``."""
@@ -161,8 +180,9 @@ class TopicPredictor(NearestEntries):
 class SimilarPosts(NearestEntries):
     """找相似博文: the ids of the ``k`` posts of an index whose document embeddings are nearest to a post's text.
 
-    A text that is in the index finds itself first (cosine 1). ``embeddings`` (``[posts, d]``, L2-normalised):
-    the index's document embeddings when already made (:func:`served_post_index`), instead of ``post_texts``.
+    A text that is in the index finds itself first (cosine 1) — with an approximate ``index`` (see
+    :class:`NearestEntries`), as long as its list is probed. ``embeddings`` (``[posts, d]``, L2-normalised): the
+    index's document embeddings when already made (:func:`served_post_index`), instead of ``post_texts``.
     """
 
     def __init__(
@@ -173,10 +193,12 @@ class SimilarPosts(NearestEntries):
         k: int = 10,
         batch_size: int = 256,
         embeddings: np.ndarray | None = None,
+        index: str = "exact",
+        **index_options: int | str,
     ) -> None:
         if embeddings is None:
             embeddings = embed_strings(model.embed_documents, post_texts, batch_size)
-        super().__init__(model, post_ids, embeddings, k, "similar_posts")
+        super().__init__(model, post_ids, embeddings, k, "similar_posts", index, **index_options)
 
     @tf.function(input_signature=[TEXTS])
     def similar_posts(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -194,6 +216,8 @@ def export_weibo_model(
     batch_size: int = 256,
     topic_index: str = "name",
     post_topics: Sequence[Sequence[str]] = (),
+    post_index: str = "exact",
+    post_index_options: Mapping[str, int | str] | None = None,
 ) -> str:
     """Write one SavedModel serving a CD-TOM ``model`` on raw strings; returns ``path``.
 
@@ -209,9 +233,13 @@ def export_weibo_model(
 
     ``k`` is capped at the number of topics (resp. posts). ``topic_index``: the keys of ``predict_topics`` (see
     :func:`topic_keys`); other than ``"name"``, built from the index posts and their topics ``post_topics``.
+    ``post_index``: the kind of index ``similar_posts`` answers from, ``"exact"`` or the approximate ``"ivf"``
+    with ``post_index_options`` (``nlist``, ``nprobe``, ...: :class:`tfcl.index.IVFIndex`).
     """
     topic_predictor = TopicPredictor(model, topics, k, batch_size, topic_index, post_texts, post_topics)
-    similar_posts = SimilarPosts(model, post_ids, post_texts, k, batch_size)
+    similar_posts = SimilarPosts(
+        model, post_ids, post_texts, k, batch_size, index=post_index, **(post_index_options or {})
+    )
     return write_weibo_model(model, topic_predictor, similar_posts, path)
 
 
@@ -232,20 +260,30 @@ def write_weibo_model(model: Any, topic_predictor: TopicPredictor, similar_posts
 
 def served_post_index(saved_model_dir: str) -> tuple[list[str], np.ndarray]:
     """``(post_ids, embeddings [posts, d])``: the similar-post index inside a SavedModel of
-    :func:`export_weibo_model` (the variables its ``similar_posts`` signature reads)."""
+    :func:`export_weibo_model` (the variables its ``similar_posts`` signature reads). An IVF index gives its
+    vectors back from its lists (in float16 if it stored them so)."""
     saved_model = tf.saved_model.load(saved_model_dir)  # held: its variables live as long as it does
     signatures = saved_model.signatures
     if "similar_posts" not in signatures:
         raise ValueError(f"{saved_model_dir} has no similar_posts signature: not a Weibo SavedModel")
-    found = {}
-    for name in ("entries:0", "embeddings:0"):
-        variables = [variable for variable in signatures["similar_posts"].variables if variable.name == name]
-        if len(variables) != 1:
-            raise ValueError(
-                f"{saved_model_dir}: expected one {name} variable in similar_posts, found {len(variables)}"
-            )
-        found[name] = variables[0].numpy()
-    return [entry.decode("utf-8") for entry in found["entries:0"]], found["embeddings:0"]
+    variables: dict[str, list[tf.Variable]] = {}
+    for variable in signatures["similar_posts"].variables:
+        variables.setdefault(variable.name, []).append(variable)
+
+    def value(name: str) -> np.ndarray:
+        found = variables.get(name, [])
+        if len(found) != 1:
+            raise ValueError(f"{saved_model_dir}: expected one {name} variable in similar_posts, found {len(found)}")
+        return found[0].numpy()
+
+    post_ids = [entry.decode("utf-8") for entry in value("entries:0")]
+    if "vectors:0" in variables:  # exact index
+        return post_ids, value("vectors:0")
+    positions, lists = value("positions:0").ravel(), value("lists:0")  # IVF: padding places hold a negative position
+    lists = lists.reshape(len(positions), -1).astype(np.float32)
+    embeddings = np.zeros([len(post_ids), lists.shape[1]], np.float32)
+    embeddings[positions[positions >= 0]] = lists[positions >= 0]
+    return post_ids, embeddings
 
 
 def export_topic_vocabulary(
@@ -277,12 +315,14 @@ def export_cdtom(
     topic_index: str = TOPIC_INDEX,
     k: int = 10,
     max_topics_per_post: int = MAX_TOPICS_PER_POST,
+    post_index: str = "exact",
+    post_index_options: Mapping[str, int | str] | None = None,
 ) -> str:
     """Write the Weibo SavedModel of a trained CD-TOM (:func:`export_weibo_model`); returns ``path``.
 
     The similar-post index holds the ``train_posts`` (:class:`tfcl.data.weibo.WeiboPost`) with a document; the
     topic keys come from the ones CD-TOM trains on (tag spam, over ``max_topics_per_post`` topics, is left out
-    here too).
+    here too). ``post_index``, ``post_index_options``: the similar-post index (:func:`export_weibo_model`).
     """
     index = [post for post in train_posts if post.document]
     known = set(topics)
@@ -296,4 +336,6 @@ def export_cdtom(
         k=k,
         topic_index=topic_index,
         post_topics=trained_on,
+        post_index=post_index,
+        post_index_options=post_index_options,
     )
