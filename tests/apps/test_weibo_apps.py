@@ -10,6 +10,7 @@ import tensorflow as tf
 from text_helpers import POSTS, TOPICS, tiny_cdtom
 
 from tfcl.apps import SimilarPosts, TopicPredictor, export_weibo_model
+from tfcl.apps.weibo import served_post_index
 
 DOCUMENTS = [document for document, _ in POSTS]
 POST_IDS = [f"448000000000{index:04d}" for index in range(len(POSTS))]
@@ -150,6 +151,9 @@ def test_exported_ivf_post_index_answers_like_in_process(model, tmp_path):
     answer = tf.saved_model.load(path).signatures["similar_posts"](texts=tf.constant(QUERIES))
     np.testing.assert_array_equal(answer["post_ids"].numpy().astype(str), post_ids)
     np.testing.assert_allclose(answer["scores"].numpy(), scores, atol=1e-5)
+    served_ids, embeddings = served_post_index(path)  # read back from the IVF lists, in the index's order
+    assert served_ids == POST_IDS
+    np.testing.assert_allclose(embeddings, SimilarPosts(model, POST_IDS, DOCUMENTS, k=K).embeddings.numpy(), atol=1e-6)
 
 
 @pytest.mark.slow  # export and load trace the tokenizer and BERT graph several times: ~1.5 min on 2 busy cores
@@ -176,6 +180,9 @@ def test_exported_signatures_answer_like_the_python_apps(model, predictor, index
     assert answer.keys() == expected.keys() == {"scores", "indices", "topics"}
     np.testing.assert_allclose(answer["scores"].numpy(), expected["scores"].numpy(), atol=1e-5)
     np.testing.assert_array_equal(answer["topics"].numpy(), expected["topics"].numpy())
+    served_ids, embeddings = served_post_index(str(exported[0]))
+    assert served_ids == POST_IDS
+    np.testing.assert_array_equal(embeddings, index.embeddings.numpy())
 
 
 @pytest.mark.slow
