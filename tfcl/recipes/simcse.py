@@ -98,11 +98,8 @@ def build_text_encoder(vocabulary: Sequence[str] | str | None, args: Mapping[str
             max_ngrams=args["max_ngrams"],
             dropout=args["dropout"],
         )
-    if args["preset"]:
-        return TextEncoder.from_preset(args["preset"], sequence_length=args["sequence_length"], pooling=args["pooling"])
-    if vocabulary is None:
-        raise ValueError("A random-init BERT needs a vocabulary (or give a preset).")
-    return TextEncoder.from_vocabulary(
+    return TextEncoder.from_preset_or_vocabulary(
+        args["preset"],
         vocabulary,
         sequence_length=args["sequence_length"],
         num_layers=args["num_layers"],

@@ -101,20 +101,14 @@ class NgramEncoder(keras.Model):
     def adapt(self, texts: Iterable[str], batch_size: int = 1024) -> None:
         """Set each bucket's weight to the smoothed inverse document frequency ``log((1 + n) / (1 + df)) + 1`` of
         its n-grams in ``texts`` (buckets not seen get the weight of an n-gram seen once)."""
+        texts = list(texts)
         document_frequency = np.zeros(self.num_buckets + 1, np.int64)
-        count = 0
-        batch: list[str] = []
-        for text in [*texts, None]:
-            if text is not None:
-                batch.append(text)
-            if batch and (text is None or len(batch) == batch_size):
-                ids = self.ngram_ids(tf.constant(batch))
-                pairs = np.stack([ids.value_rowids().numpy(), ids.flat_values.numpy()])
-                np.add.at(document_frequency, np.unique(pairs, axis=1)[1], 1)  # once per (text, bucket)
-                count += len(batch)
-                batch = []
+        for start in range(0, len(texts), batch_size):
+            ids = self.ngram_ids(tf.constant(texts[start : start + batch_size]))
+            pairs = np.stack([ids.value_rowids().numpy(), ids.flat_values.numpy()])
+            np.add.at(document_frequency, np.unique(pairs, axis=1)[1], 1)  # once per (text, bucket)
         document_frequency[document_frequency == 0] = 1
-        idf = np.log((1 + count) / (1 + document_frequency)) + 1.0
+        idf = np.log((1 + len(texts)) / (1 + document_frequency)) + 1.0
         # Stored through softplus: w = log(e^idf − 1).
         self.weights_per_bucket.embeddings.assign(np.log(np.expm1(idf))[:, None].astype("float32"))
 
