@@ -178,6 +178,16 @@ class IVFIndex(tf.Module):
         )
 
 
+def listed_vectors(lists: np.ndarray, positions: np.ndarray, count: int) -> np.ndarray:
+    """``[count, d]`` float32: the vectors an :class:`IVFIndex` keeps in its ``lists`` (``[blocks, list_size, d]``),
+    back in their original order by ``positions`` (padding places hold :data:`MISSING`)."""
+    positions = positions.ravel()
+    lists = lists.reshape(len(positions), -1).astype(np.float32)
+    vectors = np.zeros([count, lists.shape[1]], np.float32)
+    vectors[positions[positions != MISSING]] = lists[positions != MISSING]
+    return vectors
+
+
 def build_index(kind: str, vectors: np.ndarray, k: int, **options: int | str) -> ExactIndex | IVFIndex:
     """An index of ``vectors`` of ``kind`` (:data:`INDEXES`); ``options`` go to :class:`IVFIndex`."""
     if kind not in INDEXES:

@@ -24,7 +24,7 @@ from tfcl.eval.batches import predict_in_batches
 from tfcl.eval.retrieval import multi_hot
 from tfcl.export import TEXT_INPUT as TEXTS
 from tfcl.export import write_signatures
-from tfcl.index import MISSING, build_index
+from tfcl.index import MISSING, build_index, listed_vectors
 from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST
 
 TOPIC_INDEXES = ("name", "centroid", "combined")
@@ -279,11 +279,7 @@ def served_post_index(saved_model_dir: str) -> tuple[list[str], np.ndarray]:
     post_ids = [entry.decode("utf-8") for entry in value("entries:0")]
     if "vectors:0" in variables:  # exact index
         return post_ids, value("vectors:0")
-    positions, lists = value("positions:0").ravel(), value("lists:0")  # IVF: padding places hold a negative position
-    lists = lists.reshape(len(positions), -1).astype(np.float32)
-    embeddings = np.zeros([len(post_ids), lists.shape[1]], np.float32)
-    embeddings[positions[positions >= 0]] = lists[positions >= 0]
-    return post_ids, embeddings
+    return post_ids, listed_vectors(value("lists:0"), value("positions:0"), len(post_ids))  # IVF index
 
 
 def export_topic_vocabulary(
