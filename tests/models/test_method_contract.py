@@ -54,10 +54,9 @@ SMALL = {
     ),
 }
 SYNCHRONIZED_BN = {"images", "picture_texts"}  # the kinds whose builders take synchronized_bn (batch norm)
-# Loose where a large step is expected to differ by summation order across replicas (see test_image_methods).
-# Barlow's loss on 8 samples is in the hundreds, so one SGD(lr=1) step moves weights by up to ~10²; float32 sums in
-# another order across replicas then differ by a few 1e-3 (seen: 2.8e-3 on 1 of 72 values of a kernel near 550).
-ATOL = {"barlow": 1e-2}
+# Barlow's loss on 8 samples is in the hundreds, so one SGD(lr=1) step moves weights by up to ~10³ and float32 sums
+# in another order across replicas differ in proportion to the step (seen on CI: 0.47 on a step of 1268, 3.7e-4 of it).
+STEP_TOLERANCE = {"barlow": 2e-3}
 SLOW = {"byol", "swav", "wenlan"}  # two momentum copies / prototypes: over a few seconds each on 2 CPU cores
 
 
@@ -128,4 +127,6 @@ def test_two_replicas_equal_one_device(name):
     recipe = RECIPES[name]
     keras.utils.set_random_seed(0)
     batch = small_batch(recipe, small_model(recipe))
-    assert_distributed_equivalence(lambda: small_model(recipe, synchronized_bn=True), batch, atol=ATOL.get(name, 1e-4))
+    assert_distributed_equivalence(
+        lambda: small_model(recipe, synchronized_bn=True), batch, atol=1e-4, step_tolerance=STEP_TOLERANCE.get(name)
+    )
