@@ -2,13 +2,11 @@
 SavedModel that stock TF Serving serves (no custom ops).
 
 :class:`ExactIndex` scores every vector (one matrix product and ``tf.math.top_k``). :class:`IVFIndex` is an
-inverted-file index: spherical k-means partitions the vectors into lists, a query scores the list centroids and
-then, exactly, only the vectors of the nearest lists (``nprobe`` blocks of them). Lists are cut into blocks of at most
-``list_size`` vectors (a long list is several blocks under the same centroid), stored as a padded
-``[blocks, list_size, d]`` tensor, so that a batch of queries gathers whole blocks and scores them in one batched
-product. Both answer ``search(queries [batch, d]) -> (positions [batch, k] int64, scores [batch, k])``, best first;
-positions index the vectors the index was built from. Where fewer than ``k`` vectors were scored (small probed
-lists), the missing places hold position ``-1`` and score ``-inf``.
+inverted-file index: spherical k-means partitions the vectors into lists, stored one after another, and a query
+scores the list centroids and then a fixed budget of ``candidates`` vectors: those of its nearest lists, read as
+slices of the stored vectors (optionally first in fewer dimensions, then the best of them in full). Both answer
+``search(queries [batch, d]) -> (positions [batch, k] int64, scores [batch, k])``, best first; positions index the
+vectors the index was built from.
 """
 
 from __future__ import annotations
@@ -19,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 INDEXES = ("exact", "ivf")
-MISSING = -1  # the position of a place in the answer no vector filled
 STORAGE = ("float32", "float16")  # the dtypes an IVF index keeps its vectors in
+MISSING = -1  # the position of a padding place of the stored lists
 QUERIES = tf.TensorSpec([None, None], tf.float32, name="queries")  # [batch, d], L2-normalised
 
 
@@ -88,18 +86,26 @@ def nearest_centroids(vectors: np.ndarray, centroids: np.ndarray, chunk: int = 3
 
 class IVFIndex(tf.Module):
     """Approximate top-``k`` by cosine over ``vectors`` (``[n, d]``, L2-normalised): an inverted file of ``nlist``
-    spherical k-means lists, searched by scoring exactly the vectors of the ``nprobe`` blocks whose centroids are
-    nearest to the query.
+    spherical k-means lists, stored one after another in blocks of ``block_size`` vectors (a list's last block is
+    padded). A query scores the centroids, then a fixed budget of blocks: those of its nearest lists in order (the
+    last list probed is cut where the budget ends), so that every query of a batch reads the same number of blocks,
+    each a contiguous slice of the stored vectors.
+
+    With ``scan_dims`` below ``d``, the candidates are scored in two stages: first by their projection on the
+    ``scan_dims`` principal directions of the vectors (the top right-singular vectors of a sample, uncentred, so that
+    projected dot products approximate cosines), then the best ``rerank`` of them by their full vectors.
 
     Args:
       vectors: ``[n, d]`` L2-normalised.
       k: answers per query, capped at ``n``.
-      nlist: k-means lists; default ``4 * sqrt(n)``, at most ``n``.
-      nprobe: blocks scored per query (a block is at most ``list_size`` vectors of one list); default
-        ``nlist // 64``; :meth:`set_nprobe` changes it (a variable of the index, also once exported).
-        ``nprobe`` = the number of blocks is exact search.
-      list_size: the block size; default the mean list size ``ceil(n / nlist)``.
-      iterations, sample_size, seed: of :func:`spherical_kmeans`.
+      nlist: k-means lists; default ``4 * sqrt(n)``, at most ``n``; lists k-means leaves empty are not stored.
+      candidates: vectors read per query (rounded up to whole blocks, padding included); default ``n / 64``;
+        :meth:`set_candidates` changes it (a variable of the index, also once exported). Reading every block is
+        exact search (without ``scan_dims``).
+      block_size: vectors per block.
+      scan_dims: dimensions of the first scoring stage; default ``d`` (one stage).
+      rerank: candidates rescored by their full vectors when ``scan_dims < d``; default ``10 * k``.
+      iterations, sample_size, seed: of :func:`spherical_kmeans` (and of the sample of the principal directions).
       storage: the dtype the listed vectors are kept and scored in: ``"float32"``, or ``"float16"`` (half the
         memory and of the bytes a query reads; scores to about 3 decimals).
     """
@@ -109,8 +115,10 @@ class IVFIndex(tf.Module):
         vectors: np.ndarray,
         k: int,
         nlist: int | None = None,
-        nprobe: int | None = None,
-        list_size: int | None = None,
+        candidates: int | None = None,
+        block_size: int = 32,
+        scan_dims: int | None = None,
+        rerank: int | None = None,
         iterations: int = 10,
         sample_size: int | None = None,
         seed: int = 0,
@@ -122,64 +130,105 @@ class IVFIndex(tf.Module):
         n, dims = vectors.shape
         self.k = min(k, n)
         self.nlist = min(max(1, round(4 * math.sqrt(n))) if nlist is None else nlist, n)
-        if self.nlist < 1 or (list_size is not None and list_size < 1):
-            raise ValueError(f"nlist and list_size must be positive, got {nlist}, {list_size}")
+        self.block_size = block_size
+        self.scan_dims = dims if scan_dims is None else scan_dims
+        self.rerank = min(10 * self.k if rerank is None else rerank, n) if self.scan_dims < dims else self.k
+        if self.nlist < 1 or block_size < 1 or not 1 <= self.scan_dims <= dims or self.rerank < self.k:
+            raise ValueError(
+                f"nlist and block_size must be positive, scan_dims in [1, {dims}] and rerank at least k = {self.k}, "
+                f"got {nlist}, {block_size}, {scan_dims}, {rerank}"
+            )
         if storage not in STORAGE:
             raise ValueError(f"storage must be one of {STORAGE}, got {storage!r}")
-        self.list_size = list_size or math.ceil(n / self.nlist)
         centroids = spherical_kmeans(vectors, self.nlist, iterations, sample_size, seed)
         assigned = nearest_centroids(vectors, centroids)
-        order = np.argsort(assigned, kind="stable")
         sizes = np.bincount(assigned, minlength=self.nlist)
-        blocks_per_list = -(-sizes // self.list_size)  # an empty list has no block
-        block_list = np.repeat(np.arange(self.nlist), blocks_per_list)
-        self.blocks = len(block_list)
-        # The place of each sorted vector: its list's first block, then its rank within the list.
-        list_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        rank_in_list = np.arange(n) - np.repeat(list_starts, sizes)
-        first_block = np.concatenate([[0], np.cumsum(blocks_per_list)[:-1]])
-        slot = np.repeat(first_block, sizes) * self.list_size + rank_in_list
-        stored = np.zeros([self.blocks * self.list_size, dims], np.float32)
-        stored[slot] = vectors[order]
-        positions = np.full([self.blocks * self.list_size], MISSING, np.int64)
+        kept = sizes > 0
+        sizes, centroids = sizes[kept], centroids[kept]
+        assigned = np.cumsum(kept)[assigned] - 1  # among the kept lists
+        self.list_blocks = -(-sizes // block_size)
+        self.blocks = int(self.list_blocks.sum())
+        first_block = np.cumsum(self.list_blocks) - self.list_blocks
+        # The place of each vector: its list's first block, then its rank within the list.
+        order = np.argsort(assigned, kind="stable")
+        rank_in_list = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        slot = np.repeat(first_block, sizes) * block_size + rank_in_list
+        positions = np.full(self.blocks * block_size, MISSING, np.int64)
         positions[slot] = order
-        self.centroids = tf.Variable(centroids[block_list], trainable=False, name="centroids")
+        stored = np.zeros([self.blocks * block_size, dims], np.float32)
+        stored[slot] = vectors[order]
+        fill = np.bincount(slot // block_size, minlength=self.blocks)
+        self.centroids = tf.Variable(centroids, trainable=False, name="centroids")
+        self.first_block = tf.Variable(first_block, dtype=tf.int32, trainable=False, name="first_block")
+        self.blocks_per_list = tf.Variable(self.list_blocks, dtype=tf.int32, trainable=False, name="blocks_per_list")
+        self.block_fill = tf.Variable(fill, dtype=tf.int32, trainable=False, name="block_fill")
         self.lists = tf.Variable(
-            stored.reshape(self.blocks, self.list_size, dims).astype(storage), trainable=False, name="lists"
+            stored.reshape(self.blocks, block_size, dims).astype(storage), trainable=False, name="lists"
         )
-        self.positions = tf.Variable(positions.reshape(self.blocks, self.list_size), trainable=False, name="positions")
-        self.nprobe = tf.Variable(0, trainable=False, name="nprobe")
-        self.set_nprobe(max(1, self.nlist // 64) if nprobe is None else nprobe)
+        self.positions = tf.Variable(positions.reshape(self.blocks, block_size), trainable=False, name="positions")
+        if self.scan_dims < dims:
+            directions = principal_directions(vectors, self.scan_dims, sample_size or 32 * self.nlist, seed)
+            self.projection = tf.Variable(directions, trainable=False, name="projection")
+            scanned = (stored @ directions).reshape(self.blocks, block_size, self.scan_dims).astype(storage)
+            self.scanned = tf.Variable(scanned, trainable=False, name="scanned")
+        self.candidate_blocks = tf.Variable(0, trainable=False, name="candidate_blocks")
+        self.probes = tf.Variable(0, trainable=False, name="probes")
+        self.set_candidates(math.ceil(n / 64) if candidates is None else candidates)
 
-    def set_nprobe(self, nprobe: int) -> int:
-        """Probe ``nprobe`` blocks per query from now on (raised to hold ``k`` vectors, capped at the number of
-        blocks); returns the number set."""
-        if nprobe < 1:
-            raise ValueError(f"nprobe must be positive, got {nprobe}")
-        nprobe = min(max(nprobe, math.ceil(self.k / self.list_size)), self.blocks)
-        self.nprobe.assign(nprobe)
-        return nprobe
+    def set_candidates(self, candidates: int) -> int:
+        """Read ``candidates`` vectors per query from now on, in whole blocks (at least ``rerank`` blocks, each
+        holding a vector at least, at most all); returns the vectors read, padding included."""
+        if candidates < 1:
+            raise ValueError(f"candidates must be positive, got {candidates}")
+        blocks = min(max(math.ceil(candidates / self.block_size), self.rerank), self.blocks)
+        # Enough lists to fill the budget whichever lists are nearest: as many as the smallest lists that fill it.
+        needed = int(np.searchsorted(np.cumsum(np.sort(self.list_blocks)), blocks)) + 1
+        self.probes.assign(min(needed, len(self.list_blocks)))
+        self.candidate_blocks.assign(blocks)
+        return blocks * self.block_size
 
     @tf.function(input_signature=[QUERIES])
     def search(self, queries: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(positions [batch, k] int64, scores [batch, k])``, best first, among the vectors of the probed blocks."""
-        probed = tf.math.top_k(tf.matmul(queries, self.centroids, transpose_b=True), k=self.nprobe).indices
-        candidates = tf.gather(self.lists, probed)  # [batch, nprobe, list_size, d]
-        positions = tf.reshape(tf.gather(self.positions, probed), [tf.shape(queries)[0], -1])
-        scores = tf.einsum("bd,bpsd->bps", tf.cast(queries, self.lists.dtype), candidates)
-        scores = tf.reshape(tf.cast(scores, tf.float32), tf.shape(positions))
-        scores = tf.where(positions == MISSING, tf.constant(-np.inf, tf.float32), scores)
-        top = tf.math.top_k(scores, k=tf.minimum(self.k, self.nprobe * self.list_size))
-        found = tf.where(tf.math.is_finite(top.values), tf.gather(positions, top.indices, batch_dims=1), MISSING)
-        missing = [[0, 0], [0, self.k - tf.shape(found)[1]]]
-        return (
-            tf.ensure_shape(tf.pad(found, missing, constant_values=MISSING), [None, self.k]),
-            tf.ensure_shape(tf.pad(top.values, missing, constant_values=-np.inf), [None, self.k]),
-        )
+        """``(positions [batch, k] int64, scores [batch, k])``, best first, among each query's candidates."""
+        batch = tf.shape(queries)[0]
+        probed = tf.math.top_k(tf.matmul(queries, self.centroids, transpose_b=True), k=self.probes).indices
+        counts = tf.gather(self.blocks_per_list, probed)  # [batch, probes], nearest list first
+        ends = tf.cumsum(counts, axis=1)
+        places = tf.broadcast_to(tf.range(self.candidate_blocks)[None], [batch, self.candidate_blocks])
+        probe = tf.searchsorted(ends, places, side="right")  # [batch, candidate blocks]: the list of each place
+        offsets = tf.gather(self.first_block, probed) - (ends - counts)  # block - place, per probed list
+        blocks = places + tf.gather(offsets, probe, batch_dims=1)  # [batch, candidate blocks]
+        rows = tf.reshape(blocks[:, :, None] * self.block_size + tf.range(self.block_size), [batch, -1])
+        filled = tf.reshape(tf.range(self.block_size) < tf.gather(self.block_fill, blocks)[:, :, None], [batch, -1])
+        if self.scan_dims < self.lists.shape[-1]:
+            scores = scored(tf.matmul(queries, self.projection), self.scanned, blocks, filled)
+            rows = tf.gather(rows, tf.math.top_k(scores, k=self.rerank).indices, batch_dims=1)
+            vectors = tf.gather(tf.reshape(self.lists, [-1, self.lists.shape[-1]]), rows)  # [batch, rerank, d]
+            scores = tf.cast(tf.einsum("bd,brd->br", tf.cast(queries, vectors.dtype), vectors), tf.float32)
+        else:
+            scores = scored(queries, self.lists, blocks, filled)
+        top = tf.math.top_k(scores, k=self.k)
+        return tf.gather(tf.reshape(self.positions, [-1]), tf.gather(rows, top.indices, batch_dims=1)), top.values
+
+
+def scored(queries: tf.Tensor, stored: tf.Variable, blocks: tf.Tensor, filled: tf.Tensor) -> tf.Tensor:
+    """``[batch, blocks * block_size]`` float32 dot products of each query with the vectors of its ``blocks``
+    (``[batch, blocks]`` of ``stored``, ``[blocks, block_size, dims]``); ``-inf`` where not ``filled``."""
+    products = tf.einsum("bd,bpsd->bps", tf.cast(queries, stored.dtype), tf.gather(stored, blocks))
+    products = tf.reshape(tf.cast(products, tf.float32), tf.shape(filled))
+    return tf.where(filled, products, tf.constant(-np.inf, tf.float32))
+
+
+def principal_directions(vectors: np.ndarray, dims: int, sample_size: int, seed: int = 0) -> np.ndarray:
+    """``[d, dims]`` orthonormal columns: the top right-singular vectors of a random sample of ``vectors`` rows
+    (uncentred), so that dot products of projections approximate those of the vectors."""
+    rng = np.random.default_rng(seed)
+    sample = vectors[rng.choice(len(vectors), min(len(vectors), sample_size), replace=False)]
+    return np.linalg.svd(sample, full_matrices=False)[2][:dims].T.astype(np.float32)
 
 
 def listed_vectors(lists: np.ndarray, positions: np.ndarray, count: int) -> np.ndarray:
-    """``[count, d]`` float32: the vectors an :class:`IVFIndex` keeps in its ``lists`` (``[blocks, list_size, d]``),
+    """``[count, d]`` float32: the vectors an :class:`IVFIndex` keeps in its ``lists`` (``[blocks, block_size, d]``),
     back in their original order by ``positions`` (padding places hold :data:`MISSING`)."""
     positions = positions.ravel()
     lists = lists.reshape(len(positions), -1).astype(np.float32)

@@ -24,7 +24,7 @@ from tfcl.eval.batches import predict_in_batches
 from tfcl.eval.retrieval import multi_hot
 from tfcl.export import TEXT_INPUT as TEXTS
 from tfcl.export import write_signatures
-from tfcl.index import MISSING, build_index, listed_vectors
+from tfcl.index import build_index, listed_vectors
 from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST
 
 TOPIC_INDEXES = ("name", "centroid", "combined")
@@ -57,7 +57,7 @@ def checked_topics(topics: tf.Tensor) -> tf.Tensor:
 class NearestEntries(tf.Module):
     """Top-k of post texts against fixed ``entries`` (names) with L2-normalised ``embeddings``, from an index of
     kind ``index`` (:data:`tfcl.index.INDEXES`: exact, or the approximate ``"ivf"`` with ``index_options`` such as
-    ``nlist`` and ``nprobe``, see :class:`tfcl.index.IVFIndex`)."""
+    ``nlist`` and ``candidates``, see :class:`tfcl.index.IVFIndex`)."""
 
     def __init__(
         self,
@@ -95,11 +95,9 @@ class NearestEntries(tf.Module):
 
     @tf.function(input_signature=[TEXTS])
     def nearest(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(entries [batch, k] string, scores [batch, k] float)``, best first; an approximate index may leave
-        places unfilled: entry ``""``, score ``-inf``."""
+        """``(entries [batch, k] string, scores [batch, k] float)``, best first."""
         positions, scores = self.index.search(self.embed(texts)["embedding"])
-        entries = tf.gather(self.entries, tf.maximum(positions, 0))
-        return tf.where(positions == MISSING, tf.constant("", tf.string), entries), scores
+        return tf.gather(self.entries, positions), scores
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`nearest` for a list of Python strings: ``(entries [batch, k] str array, scores [batch, k])``."""
@@ -181,7 +179,7 @@ class SimilarPosts(NearestEntries):
     """找相似博文: the ids of the ``k`` posts of an index whose document embeddings are nearest to a post's text.
 
     A text that is in the index finds itself first (cosine 1) — with an approximate ``index`` (see
-    :class:`NearestEntries`), as long as its list is probed. ``embeddings`` (``[posts, d]``, L2-normalised): the
+    :class:`NearestEntries`), as long as its list is read. ``embeddings`` (``[posts, d]``, L2-normalised): the
     index's document embeddings when already made (:func:`served_post_index`), instead of ``post_texts``.
     """
 
@@ -234,7 +232,7 @@ def export_weibo_model(
     ``k`` is capped at the number of topics (resp. posts). ``topic_index``: the keys of ``predict_topics`` (see
     :func:`topic_keys`); other than ``"name"``, built from the index posts and their topics ``post_topics``.
     ``post_index``: the kind of index ``similar_posts`` answers from, ``"exact"`` or the approximate ``"ivf"``
-    with ``post_index_options`` (``nlist``, ``nprobe``, ...: :class:`tfcl.index.IVFIndex`).
+    with ``post_index_options`` (``nlist``, ``candidates``, ...: :class:`tfcl.index.IVFIndex`).
     """
     topic_predictor = TopicPredictor(model, topics, k, batch_size, topic_index, post_texts, post_topics)
     similar_posts = SimilarPosts(
