@@ -8,13 +8,20 @@ projection, plus isotropic noise ``--noise`` in every dimension. Queries are fur
 (not in the index). With ``--weibo``, also real embeddings: LSA (TF-IDF of character 1–2-grams, truncated SVD to
 ``--dims``) of every post of the Weibo day files, ``--queries`` of them held out of the index as queries.
 
+Index: :class:`tfcl.index.IVFIndex` with ``--storage`` lists in blocks of ``--block-size`` vectors, reading a budget
+of ``--candidates`` vectors per query (whole blocks, padding included), scored in one stage (``--scan-dims`` equal to
+``--dims``) or in two (first in ``--scan-dims`` principal directions, then the best ``--rerank`` by the full vectors);
+``scan_energy`` is the share of the vectors' squared norm those directions keep.
+
 Recall@10: the share of the IVF index's top 10 that belongs to the exact top 10, over ``--queries`` queries, ties
 counted as hits (an answer whose cosine reaches the exact 10th cosine; duplicate posts tie).
-Latency: one batch of ``--batch`` queries through each index's ``search`` (a ``tf.function``, traced before
-timing), median wall time over ``--repeats`` calls, alternating exact and IVF; speedup = exact / IVF. Index build
-(10 Lloyd iterations of k-means on a sample of 32 vectors per list, then assignment of all) is timed once.
+Latency: for each ``--batch`` size, one batch of queries through each index's ``search`` (a ``tf.function``,
+traced before timing), the two indexes called alternately on the same batch, a different batch each repeat; the
+median wall time over ``--repeats`` pairs; speedup = exact / IVF (one row per batch size). Index build (10 Lloyd
+iterations of k-means on a sample of 32 vectors per list, then assignment of all) is timed once.
 
-Writes results/ann.{json,md}.   nice python benchmarks/ann.py --vectors 100000 500000 1000000 --nprobe 8 16 32
+Writes results/ann.{json,md}.
+    nice python benchmarks/ann.py --vectors 100000 500000 1000000 --scan-dims 32 128 --candidates 8000 16000
 """
 
 from __future__ import annotations
@@ -69,14 +76,20 @@ def weibo_lsa_vectors(data: Path, dims: int) -> np.ndarray:
     return l2_normalised(svd.fit_transform(tfidf.fit_transform(documents)))
 
 
-def median_seconds(search: tf.types.experimental.GenericFunction, batch: tf.Tensor, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        positions, _ = search(batch)
-        positions.numpy()
-        times.append(time.perf_counter() - start)
-    return times
+def paired_milliseconds(
+    searches: list[tf.types.experimental.GenericFunction], queries: np.ndarray, batch: int, repeats: int
+) -> list[float]:
+    """The median milliseconds of each of ``searches`` over ``repeats`` batches of ``batch`` of ``queries`` (a
+    different batch each repeat), the searches called one after another on each batch."""
+    times = [[] for _ in searches]
+    for repeat in range(repeats + 1):  # the first round traces
+        start = repeat * batch % (len(queries) - batch + 1)
+        chosen = tf.constant(queries[start : start + batch])
+        for search, spent in zip(searches, times):
+            began = time.perf_counter()
+            search(chosen)[0].numpy()
+            spent.append(time.perf_counter() - began)
+    return [round(1000 * statistics.median(spent[1:]), 2) for spent in times]
 
 
 def recall_at_k(vectors: np.ndarray, queries: np.ndarray, found: np.ndarray, exact: np.ndarray) -> float:
@@ -96,40 +109,43 @@ def in_batches(search: tf.types.experimental.GenericFunction, queries: np.ndarra
 
 def measure(vectors: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> list[dict]:
     exact = ExactIndex(vectors, K)
-    truth = in_batches(exact.search, queries, args.batch)
-    batch = tf.constant(queries[: args.batch])
+    truth = in_batches(exact.search, queries, max(args.batch))
     rows = []
-    for nlist in args.nlist or [None]:
+    for scan_dims in args.scan_dims or [vectors.shape[1]]:
         start = time.perf_counter()
-        ivf = IVFIndex(vectors, K, nlist, max(args.nprobe), args.list_size, storage=args.storage)
+        rerank = args.rerank if scan_dims < vectors.shape[1] else None
+        ivf = IVFIndex(vectors, K, args.nlist, None, args.block_size, scan_dims, rerank, storage=args.storage)
         build_seconds = time.perf_counter() - start
-        for nprobe in args.nprobe:
-            nprobe = ivf.set_nprobe(nprobe)
-            recall = recall_at_k(vectors, queries, in_batches(ivf.search, queries, args.batch), truth)
-            exact.search(batch), ivf.search(batch)  # traced, warm
-            exact_times, ivf_times = [], []
-            for _ in range(args.repeats):
-                exact_times += median_seconds(exact.search, batch, 1)
-                ivf_times += median_seconds(ivf.search, batch, 1)
-            exact_ms, ivf_ms = 1000 * statistics.median(exact_times), 1000 * statistics.median(ivf_times)
-            rows.append(
-                {
-                    "vectors": len(vectors),
-                    "dims": vectors.shape[1],
-                    "nlist": ivf.nlist,
-                    "blocks": ivf.blocks,
-                    "list_size": ivf.list_size,
-                    "nprobe": nprobe,
-                    "storage": args.storage,
-                    "candidates_per_query": nprobe * ivf.list_size,
-                    "recall_at_10": round(recall, 4),
-                    "exact_ms": round(exact_ms, 2),
-                    "ivf_ms": round(ivf_ms, 2),
-                    "speedup": round(exact_ms / ivf_ms, 2),
-                    "build_s": round(build_seconds, 1),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+        sample = vectors[: 32 * 1024]
+        projection = ivf.projection.numpy() if ivf.scan_dims < vectors.shape[1] else np.eye(vectors.shape[1])
+        energy = float(np.mean(np.sum((sample @ projection) ** 2, axis=1)))
+        for candidates in args.candidates:
+            candidates = ivf.set_candidates(candidates)
+            recall = recall_at_k(vectors, queries, in_batches(ivf.search, queries, max(args.batch)), truth)
+            for batch in args.batch:
+                exact_ms, ivf_ms = paired_milliseconds([exact.search, ivf.search], queries, batch, args.repeats)
+                rows.append(
+                    {
+                        "vectors": len(vectors),
+                        "dims": vectors.shape[1],
+                        "nlist": ivf.nlist,
+                        "blocks": ivf.blocks,
+                        "block_size": ivf.block_size,
+                        "scan_dims": ivf.scan_dims,
+                        "scan_energy": round(energy, 4),
+                        "rerank": ivf.rerank,
+                        "storage": args.storage,
+                        "candidates_per_query": candidates,
+                        "recall_at_10": round(recall, 4),
+                        "batch": batch,
+                        "exact_ms": exact_ms,
+                        "ivf_ms": ivf_ms,
+                        "speedup": round(exact_ms / ivf_ms, 2),
+                        "build_s": round(build_seconds, 1),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+        del ivf
     return rows
 
 
@@ -150,20 +166,22 @@ def markdown(report: dict) -> str:
         "# Approximate nearest neighbours in TF ops: IVF vs exact",
         "",
         "Data: " + "; ".join(data) + f". Recall@10 against exact search over {setup['queries']} held-out "
-        f"queries; latency of one batch of {setup['batch']} queries, median of {setup['repeats']} calls "
-        f"alternating exact and IVF in one process; {report['machine']}, load average before the run "
-        f"{report['load_average']} (other jobs share the cores).",
+        f"queries; latency of one batch of `batch` queries, median of {setup['repeats']} calls alternating exact "
+        f"and IVF on the same batch in one process (exact: `tfcl.index.ExactIndex` as exported, float32); "
+        f"{report['machine']}, load average before the run {report['load_average']} (other jobs share the cores). "
+        "`scan dims` below `dims`: two-stage scoring (projection on the principal directions keeping `scan energy` "
+        "of the squared norm, then the best `rerank` by the full vectors).",
         "",
-        "| data | vectors | nlist | blocks | list size | nprobe | storage | candidates/query | recall@10 | exact ms "
-        "| IVF ms | speedup | build s |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| data | vectors | nlist | blocks | block | scan dims | scan energy | rerank | storage | candidates/query "
+        "| recall@10 | batch | exact ms | IVF ms | speedup | build s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["ann"]:
         lines.append(
-            f"| {row['data']} | {row['vectors']} | {row['nlist']} | {row['blocks']} | {row['list_size']} | "
-            f"{row['nprobe']} | {row['storage']} | "
-            f"{row['candidates_per_query']} | {row['recall_at_10']:.4f} | {row['exact_ms']} | {row['ivf_ms']} | "
-            f"{row['speedup']} | {row['build_s']} |"
+            f"| {row['data']} | {row['vectors']} | {row['nlist']} | {row['blocks']} | {row['block_size']} | "
+            f"{row['scan_dims']} | {row['scan_energy']} | {row['rerank']} | {row['storage']} | "
+            f"{row['candidates_per_query']} | {row['recall_at_10']:.4f} | {row['batch']} | {row['exact_ms']} | "
+            f"{row['ivf_ms']} | {row['speedup']} | {row['build_s']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -172,16 +190,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=int, nargs="*", default=[100_000, 500_000, 1_000_000])
     parser.add_argument("--nlist", type=int, nargs="*", help="k-means lists (default: IVFIndex's, 4·sqrt(n))")
-    parser.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32])
-    parser.add_argument("--list-size", type=int, help="block size (default: IVFIndex's, the mean list size)")
-    parser.add_argument("--storage", choices=STORAGE, default="float32", help="dtype of the IVF lists")
+    parser.add_argument("--candidates", type=int, nargs="+", default=[8000, 16000], help="vectors read per query")
+    parser.add_argument("--block-size", type=int, default=32)
+    parser.add_argument("--scan-dims", type=int, nargs="*", help="first-stage dims (default: --dims, one stage)")
+    parser.add_argument("--rerank", type=int, help="two-stage candidates re-ranked (default: IVFIndex's, 10 k)")
+    parser.add_argument("--storage", choices=STORAGE, default="float16", help="dtype of the IVF lists")
     parser.add_argument("--dims", type=int, default=128)
     parser.add_argument("--components", type=int, default=1000)
     parser.add_argument("--latent-dims", type=int, default=32)
     parser.add_argument("--spread", type=float, default=0.5)
     parser.add_argument("--noise", type=float, default=0.05)
     parser.add_argument("--queries", type=int, default=1024)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--weibo", type=Path, help="also: LSA embeddings of the posts of these Weibo day files")
     parser.add_argument("--out", default="ann")

@@ -135,6 +135,7 @@ def test_saved_model_answers_as_in_process(vectors, queries, tmp_path, options):
         ("ivf", np.eye(4), {"block_size": 0}, "must be positive"),
         ("ivf", np.eye(4), {"scan_dims": 5}, "scan_dims in"),
         ("ivf", np.eye(4), {"scan_dims": 2, "rerank": 1}, "rerank at least"),
+        ("ivf", np.eye(4), {"rerank": 20}, "rerank applies to two-stage"),
         ("ivf", np.eye(4), {"nlist": 0}, "must be positive"),
         ("ivf", np.eye(4), {"storage": "int8"}, "storage must be one of"),
     ],

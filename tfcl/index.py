@@ -104,7 +104,7 @@ class IVFIndex(tf.Module):
         exact search (without ``scan_dims``).
       block_size: vectors per block.
       scan_dims: dimensions of the first scoring stage; default ``d`` (one stage).
-      rerank: candidates rescored by their full vectors when ``scan_dims < d``; default ``10 * k``.
+      rerank: candidates rescored by their full vectors, with ``scan_dims < d`` only; default ``10 * k``.
       iterations, sample_size, seed: of :func:`spherical_kmeans` (and of the sample of the principal directions).
       storage: the dtype the listed vectors are kept and scored in: ``"float32"``, or ``"float16"`` (half the
         memory and of the bytes a query reads; scores to about 3 decimals).
@@ -138,6 +138,8 @@ class IVFIndex(tf.Module):
                 f"nlist and block_size must be positive, scan_dims in [1, {dims}] and rerank at least k = {self.k}, "
                 f"got {nlist}, {block_size}, {scan_dims}, {rerank}"
             )
+        if rerank is not None and self.scan_dims == dims:
+            raise ValueError(f"rerank applies to two-stage scoring (scan_dims below {dims}), got scan_dims {scan_dims}")
         if storage not in STORAGE:
             raise ValueError(f"storage must be one of {STORAGE}, got {storage!r}")
         centroids = spherical_kmeans(vectors, self.nlist, iterations, sample_size, seed)
