@@ -64,15 +64,17 @@ def test_recall_on_clustered_vectors(vectors, queries):
 
 
 def test_two_stage_scoring_ranks_by_the_full_vectors():
-    """Vectors near a 6-dim subspace of 16 dims: the first stage's 6 principal directions keep the neighbours
-    among the best ``rerank`` candidates, and the answers are scored by the full vectors (their exact cosines)."""
+    """Vectors near a 6-dim subspace of 16 dims: the first stage's 6 principal directions (in float16) keep the
+    neighbours among the best ``rerank`` candidates, and the answers are scored by the full float32 vectors (their
+    exact cosines)."""
     rng = np.random.default_rng(1)
     basis = np.linalg.qr(rng.normal(size=(16, 6)))[0].T
     mixture = l2_normalised(rng.normal(size=(2064, 6)) @ basis + 0.02 * rng.normal(size=(2064, 16)))
     vectors, queries = mixture[:2000], tf.constant(mixture[2000:])
     exact = ExactIndex(vectors, K)
-    ivf = IVFIndex(vectors, K, nlist=30, candidates=len(vectors), scan_dims=6, rerank=5 * K)
+    ivf = IVFIndex(vectors, K, nlist=30, candidates=len(vectors), scan_dims=6, rerank=5 * K, storage="float16")
     assert ivf.scanned.shape == (ivf.blocks, ivf.block_size, 6)
+    assert (ivf.scanned.dtype, ivf.lists.dtype) == (tf.float16, tf.float32)
     positions, scores = ivf.search(queries)
     cosines = np.take_along_axis(queries.numpy() @ vectors.T, positions.numpy(), axis=1)
     np.testing.assert_allclose(scores.numpy(), cosines, atol=1e-5)

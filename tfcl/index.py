@@ -106,8 +106,9 @@ class IVFIndex(tf.Module):
       scan_dims: dimensions of the first scoring stage; default ``d`` (one stage).
       rerank: candidates rescored by their full vectors, with ``scan_dims < d`` only; default ``10 * k``.
       iterations, sample_size, seed: of :func:`spherical_kmeans` (and of the sample of the principal directions).
-      storage: the dtype the listed vectors are kept and scored in: ``"float32"``, or ``"float16"`` (half the
-        memory and of the bytes a query reads; scores to about 3 decimals).
+      storage: the dtype the vectors of the first (or only) stage are kept and scored in: ``"float32"``, or
+        ``"float16"`` (half the memory and of the bytes a query reads; scores to about 3 decimals); the full
+        vectors that re-rank two-stage candidates stay float32.
     """
 
     def __init__(
@@ -165,7 +166,9 @@ class IVFIndex(tf.Module):
         self.blocks_per_list = tf.Variable(self.list_blocks, dtype=tf.int32, trainable=False, name="blocks_per_list")
         self.block_fill = tf.Variable(fill, dtype=tf.int32, trainable=False, name="block_fill")
         self.lists = tf.Variable(
-            stored.reshape(self.blocks, block_size, dims).astype(storage), trainable=False, name="lists"
+            stored.reshape(self.blocks, block_size, dims).astype(storage if self.scan_dims == dims else "float32"),
+            trainable=False,
+            name="lists",
         )
         self.positions = tf.Variable(positions.reshape(self.blocks, block_size), trainable=False, name="positions")
         if self.scan_dims < dims:
