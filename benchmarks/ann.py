@@ -20,8 +20,11 @@ traced before timing), the two indexes called alternately on the same batch, a d
 median wall time over ``--repeats`` pairs; speedup = exact / IVF (one row per batch size). Index build (10 Lloyd
 iterations of k-means on a sample of 32 vectors per list, then assignment of all) is timed once.
 
-Writes results/ann.{json,md}.
-    nice python benchmarks/ann.py --vectors 100000 500000 1000000 --scan-dims 32 128 --candidates 8000 16000
+Writes results/{--out}.{json,md}; the committed runs:
+    nice python benchmarks/ann.py --vectors 100000 500000 1000000 --scan-dims 32 128
+        --candidates 4000 8000 12000 16000 24000 --queries 512 --repeats 15
+    nice python benchmarks/ann.py --vectors --weibo ../shared/data/weibo --scan-dims 32 64 128
+        --candidates 2000 4000 8000 12000 --queries 512 --repeats 15 --out ann_weibo
 """
 
 from __future__ import annotations
@@ -170,7 +173,7 @@ def markdown(report: dict) -> str:
         f"and IVF on the same batch in one process (exact: `tfcl.index.ExactIndex` as exported, float32); "
         f"{report['machine']}, load average before the run {report['load_average']} (other jobs share the cores). "
         "`scan dims` below `dims`: two-stage scoring (projection on the principal directions keeping `scan energy` "
-        "of the squared norm, then the best `rerank` by the full vectors).",
+        "of the squared norm, in `storage`, then the best `rerank` by the full float32 vectors).",
         "",
         "| data | vectors | nlist | blocks | block | scan dims | scan energy | rerank | storage | candidates/query "
         "| recall@10 | batch | exact ms | IVF ms | speedup | build s |",
