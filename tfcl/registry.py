@@ -253,12 +253,13 @@ for entry in (
     sentence_recipe(
         "simcse-sup-paraphrase",
         "SimCSE (supervised) on Chinese NLI triplets and the paraphrase pairs of AFQMC/ATEC train and STS-B train "
-        "(score >= 4), a random contradiction as their hard negative; batch 128",
+        "(score >= 4), a random contradiction as their hard negative; batch 128, 4 epochs, an n-gram tower 512 wide",
         "text_triplets",
-        epochs=3,
+        epochs=4,
         objective="nli",
         paraphrases=True,
         batch_size=128,
+        ngram_dim=512,
     ),
     sentence_recipe(
         "cosent",
