@@ -52,7 +52,7 @@ def toy_method():
 
 def test_the_registry_serves_every_method_and_refuses_unknown_or_taken_names():
     expected = {"simclr", "moco", "swav", "byol", "simsiam", "barlow", "simcse", "clip", "wenlan", "cdtom", "wclip"}
-    expected |= {"simcse-weibo", "simcse-sup", "cosent"}
+    expected |= {"simcse-weibo", "simcse-sup", "simcse-sup-paraphrase", "cosent"}
     assert set(registry.method_names()) == expected
     assert registry.get_recipe("moco").name == "moco"
     with pytest.raises(ValueError, match="Unknown method 'vicreg'; choose one of barlow, byol"):

@@ -25,6 +25,7 @@ from tfcl.recipes.cdtom import build_cdtom, train_on_ingested_posts
 from tfcl.recipes.image import image_recipe
 from tfcl.recipes.image_text import build_image_text_model
 from tfcl.recipes.simcse import DEFAULTS as SIMCSE_DEFAULTS
+from tfcl.recipes.simcse import TOWER_DEFAULTS as SIMCSE_TOWER_DEFAULTS
 from tfcl.recipes.simcse import simcse_model, train_simcse
 from tfcl.recipes.wclip import train_on_pictures, train_on_posts
 
@@ -127,9 +128,9 @@ def sentence_recipe(name: str, summary: str, inputs: str, epochs: int = 20, **op
         inputs=inputs,
         build_model=lambda vocabulary, **model_options: simcse_model(vocabulary, **options, **model_options),
         trainer=train_simcse,
-        batch_size=SIMCSE_DEFAULTS["batch_size"],
-        learning_rate=SIMCSE_DEFAULTS["learning_rate"],
-        weight_decay=SIMCSE_DEFAULTS["weight_decay"],
+        batch_size=options.get("batch_size", SIMCSE_DEFAULTS["batch_size"]),
+        learning_rate=SIMCSE_TOWER_DEFAULTS["bert"]["learning_rate"],
+        weight_decay=SIMCSE_TOWER_DEFAULTS["bert"]["weight_decay"],
         epochs=epochs,
         optimizer="AdamW, constant learning rate (preset_learning_rate from a --text-preset)",
         evaluation="none during training; benchmarks/text_ssl.py and benchmarks/simcse_zh.py score the encoder",
@@ -248,6 +249,17 @@ for entry in (
         "text_triplets",
         epochs=3,
         objective="nli",
+    ),
+    sentence_recipe(
+        "simcse-sup-paraphrase",
+        "SimCSE (supervised) on Chinese NLI triplets and the paraphrase pairs of AFQMC/ATEC train and STS-B train "
+        "(score >= 4), a random contradiction as their hard negative; batch 128, 4 epochs, an n-gram tower 512 wide",
+        "text_triplets",
+        epochs=4,
+        objective="nli",
+        paraphrases=True,
+        batch_size=128,
+        ngram_dim=512,
     ),
     sentence_recipe(
         "cosent",

@@ -31,6 +31,21 @@ def test_pair_sets_read_their_columns_headers_and_stray_boms(shared):
     assert zh_text.paraphrase_pairs("atec_train") == [("怎么更改", "怎么改", 1.0)]
 
 
+def test_positive_pairs_are_the_training_paraphrases_and_high_scoring_sts_pairs(shared):
+    write(shared / "zh_text/paraphrase/afqmc_train.tsv", "借呗还款\t怎么还借呗\t1\n花呗违约\t花呗额度\t0\n")
+    write(shared / "zh_text/paraphrase/atec_train.tsv", "1\t怎么更改\t怎么改\t1\n2\t开不了\t付款\t0\n")
+    write(shared / "zh_text/sts_b/train.tsv", "飞机起飞\t一架飞机起飞了\t5\n狗在跑\t狗在奔跑\t4\n猫\t狗\t3.8\n")
+
+    expected = [
+        ("借呗还款", "怎么还借呗"),
+        ("怎么更改", "怎么改"),
+        ("飞机起飞", "一架飞机起飞了"),
+        ("狗在跑", "狗在奔跑"),
+    ]
+    assert zh_text.positive_pairs() == expected
+    assert zh_text.positive_pairs(min_sts_score=4.5) == expected[:3]
+
+
 def test_nli_triplets_pair_every_entailment_with_every_contradiction_of_a_premise(shared):
     ocnli = [
         {"sentence1": "P", "sentence2": "e1", "label": "entailment"},

@@ -17,7 +17,7 @@ from tfcl.cli import main
 from tfcl.data.text import bert_chinese_vocab_path
 from tfcl.models import CoSENT, SimCSE
 from tfcl.recipes.base import NotEnoughData
-from tfcl.recipes.simcse import build_simcse, weibo_documents
+from tfcl.recipes.simcse import build_simcse, training_columns, weibo_documents
 from tfcl.text import NgramEncoder, TextEncoder
 
 TINY = {
@@ -59,6 +59,8 @@ def shared(tmp_path, monkeypatch):
     )
     write(root / "zh_text/nli/csnli_dev.tsv", f"{PREMISES[3]}\t会议照常举行\tcontradiction\n")
     write(root / "zh_text/sts_b/train.tsv", "".join(f"{a}\t{b}\t{score}\n" for a, b, score in STS_TRAIN))
+    write(root / "zh_text/paraphrase/afqmc_train.tsv", "借呗怎么还款\t借呗如何还钱\t1\n花呗违约\t花呗额度\t0\n")
+    write(root / "zh_text/paraphrase/atec_train.tsv", "1\t怎么更改手机号\t手机号怎么改\t1\n")
     days = {
         "2020-01-19": [
             "#冠状病毒# 春节出入公共场所请尽量戴口罩",
@@ -155,6 +157,36 @@ def test_the_ngram_tower_is_adapted_to_the_training_texts_and_tokenised_in_tf_da
     assert np.isfinite(model.compute_contrastive_loss(batch, training=True)[0].numpy())
     with pytest.raises(ValueError, match="n-gram tower starts from none"):
         build_simcse({**TINY, "tower": "ngram", "preset": "some/bert"})
+
+
+def test_paraphrase_pairs_join_the_nli_triplets_with_contradictions_as_hard_negatives(shared):
+    nli = {"objective": "nli", "tower": "ngram", "batch_size": 2, **TINY}
+    triplets = set(zip(*training_columns(nli)))
+    with_paraphrases = set(zip(*training_columns({**nli, "paraphrases": True})))
+    contradictions = {negative for _, _, negative in triplets}
+    added = with_paraphrases - triplets
+    # AFQMC's and ATEC's pairs labelled 1 and STS-B train's pairs scored 4 or more (4.2, 5.0, 4.6)
+    assert {(anchor, positive) for anchor, positive, _ in added} == {
+        ("借呗怎么还款", "借呗如何还钱"),
+        ("怎么更改手机号", "手机号怎么改"),
+        *((a, b) for a, b, score in STS_TRAIN if score >= 4),
+    }
+    assert triplets <= with_paraphrases and {negative for *_, negative in added} <= contradictions
+    with pytest.raises(ValueError, match="positives of the 'nli' objective"):
+        training_columns({"objective": "cosent", "paraphrases": True})
+
+
+def test_each_tower_gets_its_own_optimiser_and_projector_unless_told(shared):
+    ngram, _ = build_simcse({**TINY, "objective": "nli", "tower": "ngram", "batch_size": 5})
+    assert isinstance(ngram.projector, keras.layers.Identity) and ngram.encoder.orders == (1, 2)
+    assert float(ngram.optimizer.learning_rate) == pytest.approx(1e-3) and ngram.optimizer.weight_decay == 0.0
+    bert, _ = build_simcse({**TINY, "objective": "nli", "batch_size": 5, "vocabulary": "learned"})
+    assert isinstance(bert.projector, keras.layers.Dense) and bert.projector.activation.__name__ == "tanh"
+    assert float(bert.optimizer.learning_rate) == pytest.approx(3e-4) and bert.optimizer.weight_decay == 0.01
+    told, _ = build_simcse({**TINY, "objective": "nli", "tower": "ngram", "batch_size": 5, "projector": "tanh"})
+    assert isinstance(told.projector, keras.layers.Dense)
+    with pytest.raises(ValueError, match="projector must be one of"):
+        build_simcse({**TINY, "objective": "nli", "projector": "mlp"})
 
 
 @pytest.fixture

@@ -120,6 +120,14 @@ def nli_triplets() -> list[Triplet]:
     ]
 
 
+def positive_pairs(min_sts_score: float = 4.0) -> list[tuple[str, str]]:
+    """Sentence pairs of the training splits that mean the same: AFQMC and ATEC train pairs labelled 1 and
+    STS-B train pairs scored at least ``min_sts_score``."""
+    pairs = [pair for name in ("afqmc_train", "atec_train") for pair in paraphrase_pairs(name) if pair.label == 1]
+    pairs += [pair for pair in sts_b("train") if pair.label >= min_sts_score]
+    return [(pair.first, pair.second) for pair in pairs]
+
+
 def smp2020_emotion(split: str) -> tuple[list[str], list[str]]:
     """SMP2020-EWECT "usual" Weibo posts ``"train"`` (27,768) or ``"eval"`` (2,000, labelled): (texts, emotions)."""
     files = {"train": "usual_train.csv", "eval": "usual_eval_labeled.csv"}

