@@ -356,6 +356,20 @@ def cdtom_embedder(model):
     )
 
 
+def hybrid_embedder(first, second, weight=0.5):
+    """Both embedders' rows side by side, scaled by √weight and √(1 − weight): cosines are ``weight`` × the first's
+    + (1 − ``weight``) × the second's (e.g. CD-TOM and TF-IDF)."""
+    from scipy import sparse
+
+    def joined(embed_first, embed_second):
+        return lambda texts: sparse.hstack(
+            [weight**0.5 * sparse.csr_matrix(embed_first(texts)), (1 - weight) ** 0.5 * embed_second(texts)],
+            format="csr",
+        )
+
+    return Embedder(joined(first.documents, second.documents), joined(first.topics, second.topics))
+
+
 def random_embedder(dim=64, seed=0):
     """Random unit vectors: every ranking by chance."""
     import numpy as np
@@ -510,7 +524,8 @@ def train_days_cdtom(split, run_dir, args, temperature):
 
 
 def run_days(args):
-    """The temporal benchmark: rows for TF-IDF, chance and CD-TOM (one per τ and seen-topic key)."""
+    """The temporal benchmark: rows for TF-IDF, chance and CD-TOM (one per τ and seen-topic key, and one per τ and
+    hybrid weight)."""
     from tfcl.data.zh_text import weibo_day_files
 
     start = time.perf_counter()
@@ -518,8 +533,9 @@ def run_days(args):
     split = temporal_split(dated_posts, args.train_end, args.eval_end)
     tasks = build_tasks(split, {"seen": args.seen_cap, "new": args.new_cap, "similar": args.similar_cap})
     print(f"read {len(dated_posts)} posts in {time.perf_counter() - start:.0f} s", flush=True)
+    tfidf = tfidf_embedder([post.document for post in split.train])
     rows = [
-        {"model": "tfidf", **evaluate_days(tfidf_embedder([post.document for post in split.train]), split, tasks)},
+        {"model": "tfidf", **evaluate_days(tfidf, split, tasks)},
         {"model": "chance", **evaluate_days(random_embedder(), split, tasks)},
     ]
     print(rows[0], flush=True)
@@ -530,6 +546,12 @@ def run_days(args):
             name = f"cdtom-{args.text_tower} τ={temperature} {keys} keys"
             rows.append({"model": name, **evaluate_days(cdtom_embedder(model), split, tasks, keys)})
             rows[-1].update(train_minutes=minutes, temperature=temperature)
+            print(rows[-1], flush=True)
+        for weight in args.hybrid_weights:
+            name = f"cdtom+tfidf hybrid {weight:g} τ={temperature} centroid keys"
+            hybrid = hybrid_embedder(cdtom_embedder(model), tfidf, weight)
+            rows.append({"model": name, **evaluate_days(hybrid, split, tasks)})
+            rows[-1].update(train_minutes=minutes, temperature=temperature, hybrid_weight=weight)
             print(rows[-1], flush=True)
     ann = json.loads((RESULTS / "ann.json").read_text())["ann"]
     setup = {
@@ -674,6 +696,9 @@ def main():
         default=["centroid", "combined"],
         choices=("name", "centroid", "combined"),
         help="--days: CD-TOM's seen-topic keys, a row each",
+    )
+    parser.add_argument(
+        "--hybrid-weights", type=float, nargs="*", default=[], help="--days: CD-TOM's weights in hybrid rows"
     )
     parser.add_argument("--name", help="results/<name>.{md,json} (default weibo_days with --days, else weibo_topics)")
     parser.add_argument("--note", help="a remark printed with the results (e.g. how loaded the machine was)")

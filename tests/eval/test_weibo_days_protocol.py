@@ -109,3 +109,15 @@ def test_tfidf_separates_generated_topics_and_chance_does_not():
     for key in ("seen_hit1", "new_hit1", "fewshot_hit1", "similar_p10"):
         assert tfidf[key] > 0.9 > chance[key] + 0.3, key
     assert tfidf["seen_posts"] == len(tasks.seen_queries) and tfidf["new_posts"] == len(tasks.new_queries)
+
+
+def test_hybrid_cosine_is_the_weighted_sum_of_the_two_cosines():
+    texts = ["篮球比赛", "春天养生早睡", "篮球明星", "卫星发射"]
+    tfidf = bench.tfidf_embedder(texts)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 3))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = bench.Embedder(*[lambda t: vectors[[texts.index(x) for x in t]]] * 2)
+    hybrid = bench.hybrid_embedder(dense, tfidf, weight=0.3).documents(texts)
+    expected = 0.3 * vectors @ vectors.T + 0.7 * bench.dense(tfidf.documents(texts) @ tfidf.documents(texts).T)
+    np.testing.assert_allclose(bench.dense(hybrid @ hybrid.T), expected, atol=1e-6)
