@@ -621,9 +621,17 @@ def days_markdown(results):
                 "",
                 *table,
                 "",
-                f"CD-TOM: {setup['text_tower']} towers ({'shared' if setup['shared_towers'] else 'separate'}), "
-                f"{setup['epochs']} epoch(s) of batch {setup['batch_size']}, AdamW {setup['learning_rate']} (cosine); "
-                "seen-topic keys as the row names them. chance: random unit vectors.",
+                f"CD-TOM: {setup['text_tower']} towers ({'shared' if setup['shared_towers'] else 'separate'}"
+                + (
+                    f"; character 1–2-grams hashed into {setup['ngram_buckets']:,} buckets, {setup['ngram_dim']} "
+                    f"wide, IDF-initialised weights, n-gram dropout {setup['dropout']}"
+                    if setup["text_tower"] == "ngram"
+                    else ""
+                )
+                + f"), linear head to {setup['projection_dim']} dimensions, {setup['epochs']} epoch(s) of batch "
+                f"{setup['batch_size']}, AdamW {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
+                "row names them; hybrid rows: the weighted sum of CD-TOM's and TF-IDF's cosines (CD-TOM's weight "
+                "given). chance: random unit vectors.",
             ]
         )
         + "\n"
@@ -631,13 +639,14 @@ def days_markdown(results):
 
 
 def plot_days(rows, path):
-    """hit@5 per evaluation day (seen and new topics) of TF-IDF and the best CD-TOM row by seen hit@5."""
+    """hit@5 per evaluation day (seen and new topics) of TF-IDF and the CD-TOM row (not hybrid) of the best seen
+    hit@5."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cdtom = [row for row in rows if row["model"].startswith("cdtom")]
+    cdtom = [row for row in rows if row["model"].startswith("cdtom-")]
     shown = [row for row in rows if row["model"] == "tfidf"] + sorted(cdtom, key=lambda row: -row["seen_hit5"])[:1]
     figure, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for axis, task in zip(axes, ("seen", "new")):
