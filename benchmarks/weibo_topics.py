@@ -54,7 +54,9 @@ trains on the train split, and both are evaluated on the eval split with the pos
 The default corpus is GENERATED (tfcl/data/weibo_sample.py), not Weibo data. Writes results/weibo_topics.{md,json}.
     python benchmarks/weibo_topics.py                     # generated corpus (run times: see the results)
     python benchmarks/weibo_topics.py --input ../shared/data/weibo/weibo_covid_2020-03-18.csv --name weibo_topics_real
-    python benchmarks/weibo_topics.py --days              # across days (settings: see results/weibo_days.md)
+Across days (results/weibo_days.md; the settings chosen on the held-out training days), one command:
+    python benchmarks/weibo_topics.py --days --shared-towers --epochs 2 --batch-size 1024 --learning-rate 1e-2
+        --temperatures 0.05 --seen-keys centroid --hybrid-weights 0.3
 """
 
 import argparse
