@@ -1,12 +1,42 @@
 """Weibo topics benchmark: CD-TOM vs TF-IDF on 博文预测话题 (post → topic) and 找相似博文 (post → similar posts).
 
-Pipeline: the corpus goes through the Beam ingestion job (tfcl/data/weibo_ingest.py: de-duplication by id, split
-by id hash, 10% eval, topic vocabulary = topics of at least 5 training posts), CD-TOM trains on the train split
-(tfcl/recipes/cdtom.py), and both are evaluated on the eval split with the post's hashtags hidden (the input is
-the document: the text with its hashtags removed).
+Two modes share the TF-IDF baselines (:mod:`tfcl.eval.retrieval`), the CD-TOM trainer (:mod:`tfcl.recipes.cdtom`)
+and the metrics (:func:`tfcl.eval.retrieval.topic_ranks`: ties count against the true topic).
+
+**Across days** (``--days``, the main table: results/weibo_days.{json,md,png}). The 48 real day files
+(:func:`tfcl.data.zh_text.weibo_day_files`, 2020-01-19 … 2020-04-07, some days missing), read with
+:func:`tfcl.data.weibo.read_posts` (malformed records skipped and counted). A post's input is its document (the text
+with its hashtags removed, normalised); its labels are its hashtags.
+
+- Reposts: one post per distinct document of 5+ characters (its first day, the union of its copies' hashtags),
+  separately for the training days (≤ ``--train-end``, 2020-03-10) and the evaluation window (the days after it up
+  to ``--eval-end``, 2020-04-07); evaluation documents that also occur in training are dropped.
+- Seen topics: hashtags of ≥ 5 distinct training posts (rarer ones give no centroid worth the name). Queries:
+  evaluation posts carrying one, a seeded sample of ``--seen-cap`` (6,000); each ranks every seen topic; hit@1,
+  hit@5, MRR of its best-ranked true topic. TF-IDF: nearest centroid (the normalised sum of the normalised TF-IDF
+  vectors of the topic's training posts).
+- New topics: hashtags in no post of a training day (duplicates and short posts included) and in ≥ 20 distinct
+  evaluation posts. 5 posts per new topic are drawn (seed 0) as few-shot keys; the queries are the other evaluation
+  posts carrying a new topic, a seeded sample of ``--new-cap`` (6,000). Open vocabulary: each query ranks all new
+  topics of the window by the cosine with the topic tower's embedding of the hashtag NAME; TF-IDF: cosine of post
+  and name. Few-shot: the keys are the normalised sums of the embeddings of the topic's 5 posts (TF-IDF: of their
+  TF-IDF vectors), same queries.
+- Similar posts: the index is every evaluation post with a hashtag; ``--similar-cap`` (2,000) seeded queries from it;
+  precision@10 = share of the 10 nearest other index posts (cosine; the query itself excluded, and as the posts are
+  distinct documents, no exact duplicate of it is there) sharing a hashtag with the query. TF-IDF: cosine.
+- TF-IDF: character 1–2-grams, sublinear tf, IDF fitted on the training documents. Chance: random unit vectors.
+- CD-TOM: trained on the training posts carrying a seen topic (one pair per seen topic; a post's other hashtags
+  are masked as false negatives, see :mod:`tfcl.recipes.cdtom`), a fixed number of epochs; seen-topic keys
+  ``centroid`` (as TF-IDF's, in CD-TOM's space), ``name`` or ``combined`` (their normalised sum). Settings are
+  chosen on held-out training days (``--train-end 2020-03-03 --eval-end 2020-03-10``), never on the test window.
+- hit@5 per evaluation day goes to the PNG; ``ann`` rows are copied from results/ann.json (not recomputed).
+
+**One corpus** (default): the corpus goes through the Beam ingestion job (tfcl/data/weibo_ingest.py:
+de-duplication by id, split by id hash, 10% eval, topic vocabulary = topics of at least 5 training posts), CD-TOM
+trains on the train split, and both are evaluated on the eval split with the post's hashtags hidden.
 
 - Topic prediction: held-out posts with at least one vocabulary topic (and a non-empty document) rank every
-  vocabulary topic; hit@1, hit@5, MRR (tfcl/eval/retrieval.py; ties count against the true topic).
+  vocabulary topic; hit@1, hit@5, MRR.
 - Similar posts: the same held-out posts query an index of the training posts; precision@10 = share of the 10
   nearest training posts sharing a topic with the query.
 - TF-IDF (character 1–2-grams, sublinear tf, fitted on the training documents): topic = nearest centroid of the
@@ -24,10 +54,14 @@ the document: the text with its hashtags removed).
 The default corpus is GENERATED (tfcl/data/weibo_sample.py), not Weibo data. Writes results/weibo_topics.{md,json}.
     python benchmarks/weibo_topics.py                     # generated corpus (run times: see the results)
     python benchmarks/weibo_topics.py --input ../shared/data/weibo/weibo_covid_2020-03-18.csv --name weibo_topics_real
+Across days (results/weibo_days.md; the settings chosen on the held-out training days), one command:
+    python benchmarks/weibo_topics.py --days --shared-towers --epochs 2 --batch-size 1024 --learning-rate 1e-2
+        --temperatures 0.05 --seen-keys centroid --hybrid-weights 0.3
 """
 
 import argparse
 import collections
+import dataclasses
 import json
 import os
 import platform
@@ -41,6 +75,12 @@ import keras  # noqa: E402 (after the logging setting)
 RESULTS = Path(__file__).parent / "results"
 CLEAN_MIN_POSTS = 50
 CLEAN_MIN_CHARS = 5
+# The temporal protocol (--days)
+TRAIN_END, EVAL_END = "2020-03-10", "2020-04-07"
+MIN_DOCUMENT_CHARS = 5
+SEEN_MIN_POSTS = 5
+NEW_MIN_POSTS = 20
+FEW_SHOT = 5
 
 
 def load_posts(ingested, split):
@@ -181,13 +221,456 @@ def index_timing(sizes, dim=128, batch=32, repeats=5, k=10):
     return timings
 
 
+# --- The temporal protocol (--days): see the module docstring ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DayPost:
+    """A distinct document of the day files: the day it first appeared and the hashtags of all its copies."""
+
+    day: str
+    document: str
+    topics: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TemporalSplit:
+    """Distinct training posts (days ≤ ``train_end``), distinct evaluation posts (the window after it, documents
+    not among the training ones), the seen topics (of ≥ ``SEEN_MIN_POSTS`` training posts) and the new ones
+    (in no post of a day ≤ ``train_end``, in ≥ ``NEW_MIN_POSTS`` evaluation posts)."""
+
+    train: list[DayPost]
+    evaluation: list[DayPost]
+    seen: list[str]
+    new: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tasks:
+    """The evaluation posts of each task (seeded samples under the caps) and the few-shot keys."""
+
+    seen_queries: list[DayPost]
+    new_queries: list[DayPost]  # also the few-shot queries: none of them is a few-shot key
+    fewshot_keys: dict[str, list[DayPost]]
+    similar_index: list[DayPost]
+    similar_queries: list[int]  # positions in similar_index
+
+
+def read_day_posts(files):
+    """``[(day, WeiboPost)]`` of the day files in order (malformed records skipped) and the number skipped."""
+    from tfcl.data import weibo
+    from tfcl.data.zh_text import day_of
+
+    posts, dead_letters = [], []
+    for path in files:
+        posts += [(day_of(path), post) for post in weibo.read_posts(path, dead_letters=dead_letters)]
+    return posts, len(dead_letters)
+
+
+def distinct_posts(dated_posts, first_day, last_day):
+    """One :class:`DayPost` per document of ``MIN_DOCUMENT_CHARS``+ characters posted from ``first_day`` to
+    ``last_day``: its first day, the union of the hashtags of its copies (reposts)."""
+    by_document = {}
+    for day, post in dated_posts:
+        if first_day <= day <= last_day and len(post.document) >= MIN_DOCUMENT_CHARS:
+            day0, topics = by_document.get(post.document, (day, {}))
+            by_document[post.document] = (min(day0, day), {**topics, **dict.fromkeys(post.topics)})
+    return [DayPost(day, document, tuple(topics)) for document, (day, topics) in by_document.items()]
+
+
+def temporal_split(dated_posts, train_end, eval_end, seen_min=SEEN_MIN_POSTS, new_min=NEW_MIN_POSTS):
+    """The :class:`TemporalSplit` of ``(day, WeiboPost)`` pairs: train on days ≤ ``train_end``, evaluate on the
+    days after it up to ``eval_end``."""
+    train = distinct_posts(dated_posts, "", train_end)
+    documents = {post.document for post in train}
+    evaluation = [
+        post for post in distinct_posts(dated_posts, train_end + "~", eval_end) if post.document not in documents
+    ]
+    counts = collections.Counter(topic for post in train for topic in post.topics)
+    seen = sorted(topic for topic, n in counts.items() if n >= seen_min)
+    before = {topic for day, post in dated_posts if day <= train_end for topic in post.topics}
+    window = collections.Counter(topic for post in evaluation for topic in post.topics if topic not in before)
+    new = sorted(topic for topic, n in window.items() if n >= new_min)
+    return TemporalSplit(train, evaluation, seen, new)
+
+
+def carrying(posts, topics):
+    """The posts carrying at least one of ``topics``."""
+    topics = set(topics)
+    return [post for post in posts if topics.intersection(post.topics)]
+
+
+def sample(items, cap, rng):
+    """Up to ``cap`` of ``items``, a seeded random choice kept in their order (all of them if ``cap`` is None)."""
+    if cap is None or len(items) <= cap:
+        return list(items)
+    return [items[i] for i in sorted(rng.choice(len(items), cap, replace=False))]
+
+
+def build_tasks(split, caps, fewshot=FEW_SHOT, seed=0):
+    """The :class:`Tasks` of a split; ``caps``: ``{"seen", "new", "similar"}`` query caps (None: no cap)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keys = {}
+    for topic in split.new:
+        posts = carrying(split.evaluation, [topic])
+        keys[topic] = [posts[i] for i in sorted(rng.choice(len(posts), fewshot, replace=False))]
+    key_documents = {post.document for posts in keys.values() for post in posts}
+    new_queries = [post for post in carrying(split.evaluation, split.new) if post.document not in key_documents]
+    index = [post for post in split.evaluation if post.topics]
+    return Tasks(
+        seen_queries=sample(carrying(split.evaluation, split.seen), caps["seen"], rng),
+        new_queries=sample(new_queries, caps["new"], rng),
+        fewshot_keys=keys,
+        similar_index=index,
+        similar_queries=sample(range(len(index)), caps["similar"], rng),
+    )
+
+
+class Embedder:
+    """L2-normalised rows (dense, or SciPy sparse) for documents and topic names: what every task compares.
+
+    ``documents(texts)`` embeds posts, ``topics(names)`` hashtag names. TF-IDF: :func:`tfidf_embedder`;
+    CD-TOM: :func:`cdtom_embedder`; chance: :func:`random_embedder`.
+    """
+
+    def __init__(self, documents, topics):
+        self.documents = documents
+        self.topics = topics
+
+
+def tfidf_embedder(train_documents):
+    """TF-IDF of character 1–2-grams, sublinear tf, fitted on ``train_documents``, for documents and names."""
+    from tfcl.eval import retrieval
+
+    vectorizer = retrieval.char_tfidf(train_documents)
+    return Embedder(vectorizer.transform, vectorizer.transform)
+
+
+def cdtom_embedder(model):
+    """CD-TOM's document tower for documents, its topic tower for names."""
+    from tfcl.apps.weibo import embed_strings
+
+    return Embedder(
+        lambda texts: embed_strings(model.embed_documents, texts),
+        lambda names: embed_strings(model.embed_topics, names),
+    )
+
+
+def hybrid_embedder(first, second, weight=0.5):
+    """Both embedders' rows side by side, scaled by √weight and √(1 − weight): cosines are ``weight`` × the first's
+    + (1 − ``weight``) × the second's (e.g. CD-TOM and TF-IDF)."""
+    from scipy import sparse
+
+    def joined(embed_first, embed_second):
+        return lambda texts: sparse.hstack(
+            [weight**0.5 * sparse.csr_matrix(embed_first(texts)), (1 - weight) ** 0.5 * embed_second(texts)],
+            format="csr",
+        )
+
+    return Embedder(joined(first.documents, second.documents), joined(first.topics, second.topics))
+
+
+def random_embedder(dim=64, seed=0):
+    """Random unit vectors: every ranking by chance."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def embed(texts):
+        vectors = rng.normal(size=(len(texts), dim))
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    return Embedder(embed, embed)
+
+
+def dense(matrix):
+    return matrix.toarray() if hasattr(matrix, "toarray") else matrix
+
+
+def centroids(embeddings, memberships):
+    """``[groups, d]`` normalised sums of the ``embeddings`` rows of each group (``memberships``: ``[rows,
+    groups]`` 0/1, SciPy sparse)."""
+    from sklearn.preprocessing import normalize
+
+    return normalize(memberships.T @ embeddings)
+
+
+def memberships(topic_lists, vocabulary):
+    """``[posts, topics]`` sparse 0/1: which vocabulary topics each post carries."""
+    import numpy as np
+    from scipy import sparse
+
+    index = {topic: i for i, topic in enumerate(vocabulary)}
+    rows, columns = [], []
+    for row, topics in enumerate(topic_lists):
+        for topic in dict.fromkeys(topics):
+            if topic in index:
+                rows.append(row)
+                columns.append(index[topic])
+    shape = (len(topic_lists), len(vocabulary))
+    return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=shape)
+
+
+def ranked(scores, queries, vocabulary):
+    """``{"hit1", "hit5", "mrr", "posts", "hit5_by_day"}`` of ``[queries, topics]`` ``scores`` (each query's
+    best-ranked topic of ``vocabulary`` that it carries; ties count against it)."""
+    import numpy as np
+
+    from tfcl.eval import retrieval
+
+    ranks = retrieval.topic_ranks(dense(scores), dense(memberships([post.topics for post in queries], vocabulary)) > 0)
+    days = np.array([post.day for post in queries])
+    return {
+        "hit1": float(np.mean(ranks <= 1)),
+        "hit5": float(np.mean(ranks <= 5)),
+        "mrr": float(np.mean(1.0 / ranks)),
+        "posts": len(ranks),
+        "hit5_by_day": {str(day): float(np.mean(ranks[days == day] <= 5)) for day in np.unique(days)},
+    }
+
+
+def same_topic_precision(embeddings, topic_lists, queries, k=10, batch=256):
+    """Mean share of each query's ``k`` nearest other posts (by cosine of ``embeddings``) sharing a topic with it.
+
+    ``queries``: positions in ``embeddings`` / ``topic_lists``; a query is never its own neighbour (the posts are
+    distinct documents, so no exact duplicate of it is either).
+    """
+    import numpy as np
+
+    topic_sets = [set(topics) for topics in topic_lists]
+    shares = []
+    for start in range(0, len(queries), batch):
+        positions = np.asarray(queries[start : start + batch])
+        similarities = np.array(dense(embeddings[positions] @ embeddings.T), np.float64)
+        similarities[np.arange(len(positions)), positions] = -np.inf
+        nearest = np.argpartition(-similarities, k, axis=1)[:, :k]
+        shares += [
+            np.mean([bool(topic_sets[query] & topic_sets[neighbour]) for neighbour in row])
+            for query, row in zip(positions, nearest)
+        ]
+    return float(np.mean(shares))
+
+
+def evaluate_days(embedder, split, tasks, seen_keys="centroid"):
+    """The row of the four tasks for one embedder (``seen_keys``: ``"centroid"``, ``"name"`` or ``"combined"``,
+    the seen-topic keys; see the module docstring)."""
+    from sklearn.preprocessing import normalize
+
+    train = carrying(split.train, split.seen)
+    keys = {}
+    if seen_keys in ("centroid", "combined"):
+        keys["centroid"] = centroids(
+            embedder.documents([post.document for post in train]),
+            memberships([post.topics for post in train], split.seen),
+        )
+    if seen_keys in ("name", "combined"):
+        keys["name"] = embedder.topics(split.seen)
+    seen_keys_matrix = normalize(sum(keys.values())) if len(keys) > 1 else keys[seen_keys]
+    seen = ranked(
+        embedder.documents([post.document for post in tasks.seen_queries]) @ seen_keys_matrix.T,
+        tasks.seen_queries,
+        split.seen,
+    )
+    new_documents = embedder.documents([post.document for post in tasks.new_queries])
+    new = ranked(new_documents @ embedder.topics(split.new).T, tasks.new_queries, split.new)
+    key_posts = [post for topic in split.new for post in tasks.fewshot_keys[topic]]
+    fewshot_keys = centroids(
+        embedder.documents([post.document for post in key_posts]),
+        memberships([[post_topic] for post_topic in split.new for _ in tasks.fewshot_keys[post_topic]], split.new),
+    )
+    fewshot = ranked(new_documents @ fewshot_keys.T, tasks.new_queries, split.new)
+    index = tasks.similar_index
+    similar = same_topic_precision(
+        embedder.documents([post.document for post in index]), [post.topics for post in index], tasks.similar_queries
+    )
+    return {
+        **{f"seen_{key}": value for key, value in seen.items()},
+        **{f"new_{key}": value for key, value in new.items()},
+        **{f"fewshot_{key}": value for key, value in fewshot.items()},
+        "similar_p10": similar,
+        "similar_queries": len(tasks.similar_queries),
+        "similar_index": len(index),
+        "seen_keys": seen_keys,
+    }
+
+
+def train_days_cdtom(split, run_dir, args, temperature):
+    """CD-TOM trained on the training posts' seen topics (fixed epochs, no early stopping: the settings were
+    chosen on held-out training days); returns ``(model, minutes)``."""
+    from tfcl.recipes.cdtom import document_pairs, fit_cdtom
+
+    train = carrying(split.train, split.seen)
+    began = time.perf_counter()
+    model, _ = fit_cdtom(
+        document_pairs([post.document for post in train], [post.topics for post in train], split.seen),
+        None,
+        split.seen,
+        run_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=None,
+        temperature=temperature,
+        shared_towers=args.shared_towers,
+        text_tower=args.text_tower,
+        ngram_buckets=args.ngram_buckets,
+        ngram_dim=args.ngram_dim,
+        projection_dim=args.projection_dim,
+        dropout=args.dropout,
+        callbacks=[LastWeights(None if args.train_budget is None else 60 * args.train_budget)],
+        verbose=2,
+    )
+    return model, (time.perf_counter() - began) / 60
+
+
+def run_days(args):
+    """The temporal benchmark: rows for TF-IDF, chance and CD-TOM (one per τ and seen-topic key, and one per τ and
+    hybrid weight)."""
+    from tfcl.data.zh_text import weibo_day_files
+
+    start = time.perf_counter()
+    dated_posts, dead_lettered = read_day_posts(weibo_day_files())
+    split = temporal_split(dated_posts, args.train_end, args.eval_end)
+    tasks = build_tasks(split, {"seen": args.seen_cap, "new": args.new_cap, "similar": args.similar_cap})
+    print(f"read {len(dated_posts)} posts in {time.perf_counter() - start:.0f} s", flush=True)
+    tfidf = tfidf_embedder([post.document for post in split.train])
+    rows = [
+        {"model": "tfidf", **evaluate_days(tfidf, split, tasks)},
+        {"model": "chance", **evaluate_days(random_embedder(), split, tasks)},
+    ]
+    print(rows[0], flush=True)
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="weibo_days_"))
+    for temperature in args.temperatures:
+        model, minutes = train_days_cdtom(split, work / f"cdtom_t{temperature}", args, temperature)
+        for keys in args.seen_keys:
+            name = f"cdtom-{args.text_tower} τ={temperature} {keys} keys"
+            rows.append({"model": name, **evaluate_days(cdtom_embedder(model), split, tasks, keys)})
+            rows[-1].update(train_minutes=minutes, temperature=temperature)
+            print(rows[-1], flush=True)
+        for weight in args.hybrid_weights:
+            name = f"cdtom+tfidf hybrid {weight:g} τ={temperature} centroid keys"
+            hybrid = hybrid_embedder(cdtom_embedder(model), tfidf, weight)
+            rows.append({"model": name, **evaluate_days(hybrid, split, tasks)})
+            rows[-1].update(train_minutes=minutes, temperature=temperature, hybrid_weight=weight)
+            print(rows[-1], flush=True)
+    ann = json.loads((RESULTS / "ann.json").read_text())["ann"]
+    setup = {
+        **{key: value for key, value in vars(args).items() if key != "work_dir"},
+        "posts_read": len(dated_posts),
+        "dead_lettered": dead_lettered,
+        "train_posts": len(split.train),
+        "evaluation_posts": len(split.evaluation),
+        "seen_topics": len(split.seen),
+        "new_topics": len(split.new),
+        "seen_min_posts": SEEN_MIN_POSTS,
+        "new_min_posts": NEW_MIN_POSTS,
+        "fewshot": FEW_SHOT,
+        "total_minutes": (time.perf_counter() - start) / 60,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+    }
+    results = {"rows": rows, "ann": ann, "setup": setup}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    (RESULTS / f"{args.name}.md").write_text(days_markdown(results))
+    plot_days(rows, RESULTS / f"{args.name}.png")
+    print(days_markdown(results))
+
+
+DAYS_COLUMNS = (
+    ("seen_hit1", "seen hit@1"),
+    ("seen_hit5", "seen hit@5"),
+    ("seen_mrr", "seen MRR"),
+    ("new_hit1", "new hit@1"),
+    ("new_hit5", "new hit@5"),
+    ("new_mrr", "new MRR"),
+    ("fewshot_hit1", "5-shot hit@1"),
+    ("fewshot_hit5", "5-shot hit@5"),
+    ("similar_p10", "similar P@10"),
+)
+
+
+def days_markdown(results):
+    setup, rows = results["setup"], results["rows"]
+    table = [
+        "| model | " + " | ".join(label for _, label in DAYS_COLUMNS) + " | training (min) |",
+        "|---" * (len(DAYS_COLUMNS) + 2) + "|",
+        *[
+            f"| {row['model']} | "
+            + " | ".join(f"{row[key]:.3f}" for key, _ in DAYS_COLUMNS)
+            + f" | {row['train_minutes']:.1f} |"
+            if "train_minutes" in row
+            else f"| {row['model']} | " + " | ".join(f"{row[key]:.3f}" for key, _ in DAYS_COLUMNS) + " | – |"
+            for row in rows
+        ],
+    ]
+    first = rows[0]
+    return (
+        "\n".join(
+            [
+                f"# Weibo topics across days (`benchmarks/weibo_topics.py --days`): {setup['name']}",
+                "",
+                f"Train on days ≤ {setup['train_end']} ({setup['train_posts']:,} distinct posts, "
+                f"{setup['seen_topics']:,} seen topics of ≥ {setup['seen_min_posts']} posts), evaluate on the days "
+                f"after it up to {setup['eval_end']} ({setup['evaluation_posts']:,} distinct posts not in training; "
+                f"{setup['new_topics']} new topics of ≥ {setup['new_min_posts']} posts), hashtags hidden. Queries: "
+                f"{first['seen_posts']:,} seen-topic posts, {first['new_posts']:,} new-topic posts (new and "
+                f"{setup['fewshot']}-shot), {first['similar_queries']:,} similar-post queries over an index of "
+                f"{first['similar_index']:,}. {setup['posts_read']:,} posts read ({setup['dead_lettered']} malformed "
+                f"skipped); whole run {setup['total_minutes']:.0f} min on {setup['machine']}. Protocol: the module "
+                "docstring.",
+                "",
+                *table,
+                "",
+                f"CD-TOM: {setup['text_tower']} towers ({'shared' if setup['shared_towers'] else 'separate'}"
+                + (
+                    f"; character 1–2-grams hashed into {setup['ngram_buckets']:,} buckets, {setup['ngram_dim']} "
+                    f"wide, IDF-initialised weights, n-gram dropout {setup['dropout']}"
+                    if setup["text_tower"] == "ngram"
+                    else ""
+                )
+                + f"), linear head to {setup['projection_dim']} dimensions, {setup['epochs']} epoch(s) of batch "
+                f"{setup['batch_size']}, AdamW {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
+                "row names them; hybrid rows: the weighted sum of CD-TOM's and TF-IDF's cosines (CD-TOM's weight "
+                "given). chance: random unit vectors.",
+            ]
+        )
+        + "\n"
+    )
+
+
+def plot_days(rows, path):
+    """hit@5 per evaluation day (seen and new topics) of TF-IDF and the CD-TOM row (not hybrid) of the best seen
+    hit@5."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cdtom = [row for row in rows if row["model"].startswith("cdtom-")]
+    shown = [row for row in rows if row["model"] == "tfidf"] + sorted(cdtom, key=lambda row: -row["seen_hit5"])[:1]
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    for axis, task in zip(axes, ("seen", "new")):
+        for row in shown:
+            days = sorted(row[f"{task}_hit5_by_day"])
+            axis.plot(
+                [day[5:] for day in days], [row[f"{task}_hit5_by_day"][day] for day in days], "o-", label=row["model"]
+            )
+        axis.set_title(f"{task} topics: hit@5 per evaluation day")
+        axis.tick_params(axis="x", rotation=60)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", help="Weibo JSON lines or CSV (default: a generated corpus)")
     parser.add_argument("--posts", type=int, default=4000, help="posts of the generated corpus")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.1])
+    parser.add_argument("--temperatures", type=float, nargs="*", default=[0.1])
     parser.add_argument("--shared-towers", action="store_true", help="one tower for documents and topics")
     parser.add_argument("--document-length", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
@@ -207,10 +690,35 @@ def main():
         default=[10_000, 100_000, 1_000_000],
         help="sizes of the exact top-k timing (none: skip)",
     )
-    parser.add_argument("--name", default="weibo_topics", help="results/<name>.{md,json}")
+    parser.add_argument("--days", action="store_true", help="the temporal benchmark on the real day files")
+    parser.add_argument("--train-end", default=TRAIN_END, help="--days: last training day")
+    parser.add_argument("--eval-end", default=EVAL_END, help="--days: last evaluation day")
+    parser.add_argument("--seen-cap", type=int, default=6000, help="--days: seen-topic queries (seeded sample)")
+    parser.add_argument("--new-cap", type=int, default=6000, help="--days: new-topic and few-shot queries")
+    parser.add_argument("--similar-cap", type=int, default=2000, help="--days: similar-post queries")
+    parser.add_argument("--text-tower", default="ngram", choices=("bert", "ngram"), help="--days: CD-TOM's towers")
+    parser.add_argument("--ngram-buckets", type=int, default=2**17, help="--days: n-gram towers' hash buckets")
+    parser.add_argument("--ngram-dim", type=int, default=128, help="--days: n-gram towers' width")
+    parser.add_argument("--projection-dim", type=int, default=128, help="--days: CD-TOM's embedding width")
+    parser.add_argument("--dropout", type=float, default=0.1, help="--days: tower dropout (n-grams: whole n-grams)")
+    parser.add_argument(
+        "--seen-keys",
+        nargs="+",
+        default=["centroid", "combined"],
+        choices=("name", "centroid", "combined"),
+        help="--days: CD-TOM's seen-topic keys, a row each",
+    )
+    parser.add_argument(
+        "--hybrid-weights", type=float, nargs="*", default=[], help="--days: CD-TOM's weights in hybrid rows"
+    )
+    parser.add_argument("--name", help="results/<name>.{md,json} (default weibo_days with --days, else weibo_topics)")
     parser.add_argument("--note", help="a remark printed with the results (e.g. how loaded the machine was)")
     parser.add_argument("--work-dir", help="ingestion output and runs (default: a temporary folder)")
     args = parser.parse_args()
+    args.name = args.name or ("weibo_days" if args.days else "weibo_topics")
+    if args.days:
+        run_days(args)
+        return
 
     from tfcl.data import weibo_ingest, weibo_sample
     from tfcl.recipes.cdtom import MAX_TOPICS_PER_POST, read_topic_vocabulary, train_cdtom

@@ -17,7 +17,8 @@ from tfcl.cli.console import UserError
 from tfcl.data import weibo, weibo_ingest, weibo_sample
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce
 from tfcl.models.cdtom import CDTOM
-from tfcl.recipes.cdtom import build_cdtom, post_pairs, train_cdtom
+from tfcl.recipes.cdtom import build_cdtom, document_pairs, fit_cdtom, post_pairs, train_cdtom
+from tfcl.text import NgramEncoder
 
 
 def symmetric_info_nce_reference(a, b, temperature, a_labels=None, b_labels=None):
@@ -158,24 +159,66 @@ def write_posts(path, posts):
     return path
 
 
+PAIR_POSTS = [
+    ("文一", ("篮球比赛",)),
+    ("文二", ("春季养生", "不在词表", "周末愉快")),  # unknown topic dropped; two pairs
+    ("", ("篮球比赛",)),  # empty document: skipped
+    ("文三", ("不在词表",)),  # no vocabulary topic: skipped
+    ("文四", ("篮球比赛", "春季养生", "航天探索")),
+]  # more than max_topics_per_post=2: spam, skipped
+EXPECTED_PAIRS = [("文一", "篮球比赛", [0, -1]), ("文二", "春季养生", [1, 4]), ("文二", "周末愉快", [4, 1])]
+
+
+def decoded(pairs):
+    return [(d.decode(), t.decode(), list(ids)) for d, t, ids in pairs.as_numpy_iterator()]
+
+
 def test_post_pairs_give_one_pair_per_vocabulary_topic(tmp_path):
-    posts = [
-        ("文一", ("篮球比赛",)),
-        ("文二", ("春季养生", "不在词表", "周末愉快")),  # unknown topic dropped; two pairs
-        ("", ("篮球比赛",)),  # empty document: skipped
-        ("文三", ("不在词表",)),  # no vocabulary topic: skipped
-        ("文四", ("篮球比赛", "春季养生", "航天探索")),
-    ]  # more than max_topics_per_post=2: spam, skipped
-    pairs = list(
-        post_pairs(
-            [write_posts(tmp_path / "posts.tfrecord.gz", posts)], TOPICS, max_topics_per_post=2
-        ).as_numpy_iterator()
+    files = [write_posts(tmp_path / "posts.tfrecord.gz", PAIR_POSTS)]
+    assert decoded(post_pairs(files, TOPICS, max_topics_per_post=2)) == EXPECTED_PAIRS
+
+
+def test_document_pairs_of_posts_in_memory_are_those_of_the_files():
+    documents, topic_lists = zip(*PAIR_POSTS)
+    assert decoded(document_pairs(documents, topic_lists, TOPICS, max_topics_per_post=2)) == EXPECTED_PAIRS
+    with pytest.raises(ValueError, match="2 documents but 1 topic lists"):
+        document_pairs(["文一", "文二"], [["篮球比赛"]], TOPICS)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_ngram_towers_start_from_the_idf_of_the_training_texts_and_train(tmp_path, shared):
+    documents, topic_lists = zip(*(POSTS * 8))
+    model, history = fit_cdtom(
+        document_pairs(documents, topic_lists, TOPICS),
+        None,
+        TOPICS,
+        tmp_path / "run",
+        epochs=3,
+        batch_size=8,
+        learning_rate=1e-2,
+        patience=None,
+        verbose=0,
+        text_tower="ngram",
+        shared_towers=shared,
+        ngram_buckets=512,
+        ngram_dim=16,
+        projection_dim=8,
     )
-    assert [(d.decode(), t.decode(), list(ids)) for d, t, ids in pairs] == [
-        ("文一", "篮球比赛", [0, -1]),
-        ("文二", "春季养生", [1, 4]),
-        ("文二", "周末愉快", [4, 1]),
-    ]
+    assert isinstance(model.encoder, NgramEncoder) and isinstance(model.topic_tower, NgramEncoder)
+    assert (model.topic_tower is model.encoder) == shared
+    texts = list(dict.fromkeys(documents)) + TOPICS
+    reference = NgramEncoder(num_buckets=512, embedding_dim=16, orders=(1, 2))
+    reference.adapt(texts)
+    untouched = np.setdiff1d(np.arange(513), model.encoder.ngram_ids(tf.constant(texts)).flat_values.numpy())
+    np.testing.assert_allclose(  # buckets no text has keep their IDF weight: AdamW's decay aside, never updated
+        model.encoder.weights_per_bucket.embeddings.numpy()[untouched[:5]],
+        reference.weights_per_bucket.embeddings.numpy()[untouched[:5]],
+        rtol=0.05,
+    )
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.embed_documents(tf.constant(["文一"])).shape == (1, 8)
+    with pytest.raises(ValueError, match="text_tower must be one of"):
+        build_cdtom(None, text_tower="lstm")
 
 
 @pytest.mark.slow

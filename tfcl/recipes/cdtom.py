@@ -25,7 +25,8 @@ from tfcl.data import weibo
 from tfcl.heads import MLPHead
 from tfcl.models.cdtom import CDTOM
 from tfcl.recipes.base import NotEnoughData, Recipe, Trained, TrainSettings
-from tfcl.text import TextEncoder, learn_vocabulary
+from tfcl.recipes.simcse import TOWERS, build_text_encoder
+from tfcl.text import NgramEncoder, TextEncoder, learn_vocabulary
 from tfcl.training import cosine_adamw, fit_and_save
 
 MAX_TOPICS_PER_POST = 5
@@ -39,7 +40,43 @@ def read_topic_vocabulary(path: str | Path) -> list[str]:
 def post_pairs(
     files: Sequence[str | Path], topics: Sequence[str], max_topics_per_post: int = MAX_TOPICS_PER_POST
 ) -> tf.data.Dataset:
-    """``(document, topic, topic_ids)`` string/string/int32 ``[max_topics_per_post]`` elements of TFRecord files.
+    """:func:`topic_pairs` of the posts in TFRecord files written by the ingestion job."""
+    spec = {name: weibo.feature_spec()[name] for name in ("document", "topics")}
+
+    def document_and_topics(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        example = tf.io.parse_single_example(record, spec)
+        return example["document"], example["topics"]
+
+    files = sorted(str(file) for file in files)
+    posts = tf.data.TFRecordDataset(files, compression_type="GZIP").map(document_and_topics)
+    return topic_pairs(posts, topics, max_topics_per_post)
+
+
+def document_pairs(
+    documents: Sequence[str],
+    topic_lists: Sequence[Sequence[str]],
+    topics: Sequence[str],
+    max_topics_per_post: int = MAX_TOPICS_PER_POST,
+) -> tf.data.Dataset:
+    """:func:`topic_pairs` of posts held in memory: ``documents[i]`` carries the hashtags ``topic_lists[i]``."""
+    if len(documents) != len(topic_lists):
+        raise ValueError(f"{len(documents)} documents but {len(topic_lists)} topic lists")
+    hashtags = tf.RaggedTensor.from_row_lengths(
+        tf.constant([topic for post_topics in topic_lists for topic in post_topics], tf.string),
+        tf.constant([len(post_topics) for post_topics in topic_lists], tf.int64),
+    )
+    return topic_pairs(
+        tf.data.Dataset.from_tensor_slices((tf.constant(list(documents), tf.string), hashtags)),
+        topics,
+        max_topics_per_post,
+    )
+
+
+def topic_pairs(
+    posts: tf.data.Dataset, topics: Sequence[str], max_topics_per_post: int = MAX_TOPICS_PER_POST
+) -> tf.data.Dataset:
+    """``(document, topic, topic_ids)`` string/string/int32 ``[max_topics_per_post]`` elements of ``(document,
+    hashtags)`` posts.
 
     One element per (post, vocabulary topic) of each kept post (see the module docstring); ``topic_ids`` holds the
     pair's topic id first, then the post's other topic ids, padded with -1.
@@ -48,12 +85,10 @@ def post_pairs(
         tf.lookup.KeyValueTensorInitializer(tf.constant(topics, tf.string), tf.range(len(topics), dtype=tf.int32)),
         default_value=-1,
     )
-    spec = {name: weibo.feature_spec()[name] for name in ("document", "topics")}
 
-    def ids_of(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        example = tf.io.parse_single_example(record, spec)
-        ids = table.lookup(example["topics"])
-        return example["document"], tf.unique(tf.boolean_mask(ids, ids >= 0)).y
+    def ids_of(document: tf.Tensor, hashtags: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        ids = table.lookup(hashtags)
+        return document, tf.unique(tf.boolean_mask(ids, ids >= 0)).y
 
     def keep(document: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
         return (tf.strings.length(document) > 0) & (tf.size(ids) > 0) & (tf.size(ids) <= max_topics_per_post)
@@ -64,8 +99,7 @@ def post_pairs(
         topic_ids = tf.pad(rotations, [[0, 0], [0, max_topics_per_post - n]], constant_values=-1)
         return tf.data.Dataset.from_tensor_slices((tf.fill([n], document), tf.gather(topics, ids), topic_ids))
 
-    files = sorted(str(file) for file in files)
-    return tf.data.TFRecordDataset(files, compression_type="GZIP").map(ids_of).filter(keep).flat_map(pairs)
+    return posts.map(ids_of).filter(keep).flat_map(pairs)
 
 
 def pair_batches(
@@ -101,6 +135,7 @@ def counted_batches(batches: tf.data.Dataset) -> tf.data.Dataset | None:
 def build_cdtom(
     vocabulary: Sequence[str] | str | None,
     *,
+    text_tower: str = "bert",
     text_preset: str | None = None,
     shared_towers: bool = False,
     document_length: int = 64,
@@ -110,32 +145,48 @@ def build_cdtom(
     hidden_dim: int = 128,
     intermediate_dim: int = 512,
     dropout: float = 0.1,
+    ngram_buckets: int = 2**18,
+    ngram_orders: Sequence[int] = (1, 2),
+    ngram_dim: int = 256,
+    max_ngrams: int = 256,
     projector_hidden: Sequence[int] = (),
     projection_dim: int = 128,
     temperature: float = 0.1,
     seed: int = 0,
 ) -> CDTOM:
-    """A built, uncompiled :class:`CDTOM`: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``),
-    or towers that start from the keras-hub preset folder ``text_preset`` (its vocabulary and sizes).
+    """A built, uncompiled :class:`CDTOM` whose towers are :func:`tfcl.recipes.simcse.build_text_encoder`'s:
+    ``text_tower="bert"``: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``), or towers
+    that start from the keras-hub preset folder ``text_preset`` (its vocabulary and sizes); ``"ngram"``: bags of
+    hashed character n-grams (:class:`tfcl.text.NgramEncoder`: ``ngram_*`` and ``max_ngrams``; ``dropout`` drops
+    whole n-grams), to be adapted to the training texts (:func:`fit_cdtom` does).
 
     ``shared_towers``: one tower and one projection head (topics are then tokenised to ``document_length``);
-    otherwise a topic tower of the same size with its own weights, ``topic_length`` tokens and its own head. The
-    heads are :class:`MLPHead` (``projector_hidden`` widths, no batch norm; ``()``: linear, as CLIP's). Build under
-    ``strategy.scope()`` for several replicas. Why τ 0.1: ``benchmarks/results/recipe_choices.md``.
+    otherwise a topic tower of the same kind and size with its own weights, ``topic_length`` tokens and its own
+    head. The heads are :class:`MLPHead` (``projector_hidden`` widths, no batch norm; ``()``: linear, as CLIP's).
+    Build under ``strategy.scope()`` for several replicas. Why τ 0.1: ``benchmarks/results/recipe_choices.md``.
     """
+    if text_tower not in TOWERS:
+        raise ValueError(f"text_tower must be one of {TOWERS}, got {text_tower!r}")
     keras.utils.set_random_seed(seed)
 
-    def tower(sequence_length: int) -> TextEncoder:
-        return TextEncoder.from_preset_or_vocabulary(
-            text_preset,
+    def tower(sequence_length: int) -> TextEncoder | NgramEncoder:
+        return build_text_encoder(
             vocabulary,
-            sequence_length=sequence_length,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden_dim=hidden_dim,
-            intermediate_dim=intermediate_dim,
-            dropout=dropout,
-            pooling="mean",
+            {
+                "tower": text_tower,
+                "preset": text_preset,
+                "sequence_length": sequence_length,
+                "num_layers": num_layers,
+                "num_heads": num_heads,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+                "dropout": dropout,
+                "pooling": "mean",
+                "ngram_buckets": ngram_buckets,
+                "ngram_orders": tuple(ngram_orders),
+                "ngram_dim": ngram_dim,
+                "max_ngrams": max_ngrams,
+            },
         )
 
     def head(name: str) -> MLPHead:
@@ -161,6 +212,28 @@ def train_cdtom(
     topic_vocabulary_file: str | Path,
     out_dir: str | Path,
     *,
+    max_topics_per_post: int = MAX_TOPICS_PER_POST,
+    **options: Any,
+) -> tuple[CDTOM, keras.callbacks.History]:
+    """Train CD-TOM on ingested TFRecords: :func:`fit_cdtom` on the :func:`post_pairs` of the files.
+
+    Args:
+      train_files, eval_files: ``*.tfrecord.gz`` files of the ingestion's train and eval splits (``eval_files``
+        may be empty: no validation).
+      topic_vocabulary_file: the ingestion's ``topic_vocab.tsv``.
+      out_dir, **options: see :func:`fit_cdtom`.
+    """
+    topics = read_topic_vocabulary(topic_vocabulary_file)
+    validation = post_pairs(eval_files, topics, max_topics_per_post) if len(eval_files) else None
+    return fit_cdtom(post_pairs(train_files, topics, max_topics_per_post), validation, topics, out_dir, **options)
+
+
+def fit_cdtom(
+    train_pairs: tf.data.Dataset,
+    eval_pairs: tf.data.Dataset | None,
+    topics: Sequence[str],
+    out_dir: str | Path,
+    *,
     strategy: tf.distribute.Strategy | None = None,
     epochs: int = 10,
     batch_size: int = 64,
@@ -170,35 +243,33 @@ def train_cdtom(
     patience: int | None = 1,
     vocabulary: Sequence[str] | str = "learned",
     vocabulary_size: int = 8000,
-    max_topics_per_post: int = MAX_TOPICS_PER_POST,
     seed: int = 0,
     verbose: int = 1,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     **model_options: Any,
 ) -> tuple[CDTOM, keras.callbacks.History]:
-    """Train CD-TOM on ingested TFRecords (:func:`tfcl.training.fit_and_save`); returns ``(model, history)``.
+    """Train CD-TOM on :func:`topic_pairs` (:func:`tfcl.training.fit_and_save`); returns ``(model, history)``.
 
     Args:
-      train_files, eval_files: ``*.tfrecord.gz`` files of the ingestion's train and eval splits (``eval_files``
-        may be empty: no validation).
-      topic_vocabulary_file: the ingestion's ``topic_vocab.tsv``.
+      train_pairs, eval_pairs: ``(document, topic, topic_ids)`` pairs of :func:`topic_pairs` over ``topics``
+        (``eval_pairs`` None: no validation).
+      topics: the topic vocabulary (the order of the topic ids).
       out_dir: ``backup/`` (``BackupAndRestore``: a killed run started again with the same arguments resumes from
         its last finished epoch), ``logs/`` (TensorBoard), ``model.keras``, ``history.json``.
       strategy: a ``tf.distribute`` strategy (default: the current one); ``batch_size`` is global.
       steps_per_epoch: default one pass over the training pairs.
       learning_rate, weight_decay: AdamW, linear warm-up then cosine decay over the run.
-      patience: with ``eval_files``, stop once the validation loss has not improved for ``patience`` epochs and
+      patience: with ``eval_pairs``, stop once the validation loss has not improved for ``patience`` epochs and
         keep the weights of its best epoch (Keras ``EarlyStopping``; a resumed run only knows the epochs since it
         resumed). ``None``: train every epoch and keep the last weights.
-      vocabulary: ``"learned"`` (WordPiece of ``vocabulary_size`` learned from the training documents and
-        topics), or a token list or ``vocab.txt`` path (e.g. the BERT-Chinese one); not used with a
-        ``text_preset`` in ``model_options`` (the preset's).
+      vocabulary: BERT towers: ``"learned"`` (WordPiece of ``vocabulary_size`` learned from the training documents
+        and topics), or a token list or ``vocab.txt`` path (e.g. the BERT-Chinese one); not used with a
+        ``text_preset`` in ``model_options`` (the preset's) nor by n-gram towers, whose n-gram weights are set to
+        the inverse document frequencies of the training documents and topics instead.
       callbacks: extra Keras callbacks.
       **model_options: keyword arguments of :func:`build_cdtom`.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    topics = read_topic_vocabulary(topic_vocabulary_file)
-    train_pairs = post_pairs(train_files, topics, max_topics_per_post)
     documents = [document.decode("utf-8") for document, _, _ in train_pairs.as_numpy_iterator()]
     steps_per_epoch = steps_per_epoch or len(documents) // batch_size
     if steps_per_epoch < 1:
@@ -206,18 +277,17 @@ def train_cdtom(
             f"{len(documents)} (post, topic) training pairs do not fill one batch of {batch_size}: "
             "ingest more posts or lower --batch-size"
         )
-    if model_options.get("text_preset"):
+    if model_options.get("text_preset") or model_options.get("text_tower") == "ngram":
         vocabulary = None
     elif vocabulary == "learned":
-        vocabulary = learn_vocabulary(documents + topics, vocabulary_size)
+        vocabulary = learn_vocabulary(documents + list(topics), vocabulary_size)
     with strategy.scope():
         model = build_cdtom(vocabulary, seed=seed, **model_options)
+        for tower in {id(model.encoder): model.encoder, id(model.topic_tower): model.topic_tower}.values():
+            if isinstance(tower, NgramEncoder):
+                tower.adapt([*dict.fromkeys(documents), *topics])
         model.compile(optimizer=cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay))
-    validation = None
-    if len(eval_files):
-        validation = counted_batches(
-            pair_batches(post_pairs(eval_files, topics, max_topics_per_post), model, batch_size)
-        )
+    validation = None if eval_pairs is None else counted_batches(pair_batches(eval_pairs, model, batch_size))
     history = fit_and_save(
         model,
         pair_batches(train_pairs, model, batch_size, shuffle_seed=seed),
@@ -240,8 +310,9 @@ def ingested_posts(out_dir: str | Path, split: str) -> list[weibo.WeiboPost]:
 
 def train_on_ingested_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
     """A :class:`Recipe` trainer: CD-TOM on the posts ingested under ``settings.weibo`` (``tfcl ingest weibo ...
-    --out DIR``; early stopping on its eval split), its towers from ``settings.text_preset`` if given. The
-    :class:`Trained` data: the train posts and the topic vocabulary, what the export indexes."""
+    --out DIR``; early stopping on its eval split), its towers ``settings.text_tower`` (BERT by default), from
+    ``settings.text_preset`` if given. The :class:`Trained` data: the train posts and the topic vocabulary, what
+    the export indexes."""
     if not settings.weibo:
         raise SystemExit(
             f"tfcl train {recipe.name}: --weibo DIR is required (the output of `tfcl ingest weibo ... --out DIR`)"
@@ -264,6 +335,7 @@ def train_on_ingested_posts(recipe: Recipe, settings: TrainSettings) -> Trained:
         seed=settings.seed,
         verbose=settings.verbose,
         text_preset=settings.text_preset,
+        **({"text_tower": settings.text_tower} if settings.text_tower else {}),
     )
     posts = ingested_posts(settings.weibo, "train")
     return Trained(model, history, data={"posts": posts, "topics": read_topic_vocabulary(vocabulary_file)})
