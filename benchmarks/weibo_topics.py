@@ -555,7 +555,6 @@ def run_days(args):
             rows.append({"model": name, **evaluate_days(hybrid, split, tasks)})
             rows[-1].update(train_minutes=minutes, temperature=temperature, hybrid_weight=weight)
             print(rows[-1], flush=True)
-    ann = json.loads((RESULTS / "ann.json").read_text())["ann"]
     setup = {
         **{key: value for key, value in vars(args).items() if key != "work_dir"},
         "posts_read": len(dated_posts),
@@ -570,12 +569,28 @@ def run_days(args):
         "total_minutes": (time.perf_counter() - start) / 60,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
     }
-    results = {"rows": rows, "ann": ann, "setup": setup}
+    results = {"rows": rows, "ann": ann_rows(), "setup": setup}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    (RESULTS / f"{args.name}.md").write_text(days_markdown(results))
+    write_days(results, args.name)
     plot_days(rows, RESULTS / f"{args.name}.png")
     print(days_markdown(results))
+
+
+def ann_rows():
+    """The rows of results/ann.json (benchmarks/ann.py), copied, not recomputed."""
+    return json.loads((RESULTS / "ann.json").read_text())["ann"]
+
+
+def write_days(results, name):
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    (RESULTS / f"{name}.md").write_text(days_markdown(results))
+
+
+def refresh_ann(name):
+    """Copy the current results/ann.json rows into results/<name>.json and rewrite its Markdown (no training)."""
+    results = json.loads((RESULTS / f"{name}.json").read_text())
+    results["ann"] = ann_rows()
+    write_days(results, name)
 
 
 DAYS_COLUMNS = (
@@ -634,10 +649,32 @@ def days_markdown(results):
                 f"{setup['batch_size']}, AdamW {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
                 "row names them; hybrid rows: the weighted sum of CD-TOM's and TF-IDF's cosines (CD-TOM's weight "
                 "given). chance: random unit vectors.",
+                *ann_markdown(results.get("ann", [])),
             ]
         )
         + "\n"
     )
+
+
+def ann_markdown(ann):
+    """The similar-posts index at scale: results/ann.json's rows at the largest size, as copied."""
+    if not ann:
+        return []
+    largest = max(row["vectors"] for row in ann)
+    return [
+        "",
+        f"Similar posts at scale (`benchmarks/ann.py`, results/ann.md): IVF against exact search at {largest:,} "
+        "vectors; the JSON's `ann` list holds every size.",
+        "",
+        "| batch | candidates/query | first-stage dims | recall@10 | speedup |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {row['batch']} | {row['candidates_per_query']:,} | {row['scan_dims']} of {row['dims']} | "
+            f"{row['recall_at_10']:.3f} | {row['speedup']:.1f}× |"
+            for row in ann
+            if row["vectors"] == largest
+        ],
+    ]
 
 
 def plot_days(rows, path):
@@ -712,10 +749,16 @@ def main():
         "--hybrid-weights", type=float, nargs="*", default=[], help="--days: CD-TOM's weights in hybrid rows"
     )
     parser.add_argument("--name", help="results/<name>.{md,json} (default weibo_days with --days, else weibo_topics)")
+    parser.add_argument(
+        "--refresh-ann", action="store_true", help="--days: copy results/ann.json's rows into results/<name>.json"
+    )
     parser.add_argument("--note", help="a remark printed with the results (e.g. how loaded the machine was)")
     parser.add_argument("--work-dir", help="ingestion output and runs (default: a temporary folder)")
     args = parser.parse_args()
     args.name = args.name or ("weibo_days" if args.days else "weibo_topics")
+    if args.days and args.refresh_ann:
+        refresh_ann(args.name)
+        return
     if args.days:
         run_days(args)
         return
