@@ -283,7 +283,7 @@ def fit_cdtom(
         vocabulary = learn_vocabulary(documents + list(topics), vocabulary_size)
     with strategy.scope():
         model = build_cdtom(vocabulary, seed=seed, **model_options)
-        for tower in {id(model.encoder): model.encoder, id(model.topic_tower): model.topic_tower}.values():
+        for tower in (model.encoder, model.topic_encoder):  # the topic encoder is None with shared towers
             if isinstance(tower, NgramEncoder):
                 tower.adapt([*dict.fromkeys(documents), *topics])
         model.compile(optimizer=cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay))
