@@ -517,7 +517,7 @@ def train_days_cdtom(split, run_dir, args, temperature):
         text_tower=args.text_tower,
         ngram_buckets=args.ngram_buckets,
         ngram_dim=args.ngram_dim,
-        projection_dim=args.projection_dim,
+        projection_dim=args.projection_dim or None,
         dropout=args.dropout,
         callbacks=[LastWeights(None if args.train_budget is None else 60 * args.train_budget)],
         verbose=2,
@@ -557,6 +557,7 @@ def run_days(args):
             print(rows[-1], flush=True)
     setup = {
         **{key: value for key, value in vars(args).items() if key != "work_dir"},
+        "optimizer": "LazyAdamW" if args.text_tower == "ngram" else "AdamW",  # fit_cdtom's choice
         "posts_read": len(dated_posts),
         "dead_lettered": dead_lettered,
         "train_posts": len(split.train),
@@ -645,8 +646,11 @@ def days_markdown(results):
                     if setup["text_tower"] == "ngram"
                     else ""
                 )
-                + f"), linear head to {setup['projection_dim']} dimensions, {setup['epochs']} epoch(s) of batch "
-                f"{setup['batch_size']}, AdamW {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
+                + "), "
+                + (f"linear head to {setup['projection_dim']} dimensions" if setup["projection_dim"] else "no head")
+                + f", {setup['epochs']} epoch(s) of batch {setup['batch_size']}, "
+                + setup.get("optimizer", "AdamW")
+                + f" {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
                 "row names them; hybrid rows: the weighted sum of CD-TOM's and TF-IDF's cosines (CD-TOM's weight "
                 "given). chance: random unit vectors.",
                 *ann_markdown(results.get("ann", [])),
@@ -736,7 +740,9 @@ def main():
     parser.add_argument("--text-tower", default="ngram", choices=("bert", "ngram"), help="--days: CD-TOM's towers")
     parser.add_argument("--ngram-buckets", type=int, default=2**17, help="--days: n-gram towers' hash buckets")
     parser.add_argument("--ngram-dim", type=int, default=128, help="--days: n-gram towers' width")
-    parser.add_argument("--projection-dim", type=int, default=128, help="--days: CD-TOM's embedding width")
+    parser.add_argument(
+        "--projection-dim", type=int, default=128, help="--days: CD-TOM's embedding width (0: no head, the tower's)"
+    )
     parser.add_argument("--dropout", type=float, default=0.1, help="--days: tower dropout (n-grams: whole n-grams)")
     parser.add_argument(
         "--seen-keys",

@@ -150,7 +150,7 @@ def build_cdtom(
     ngram_dim: int = 256,
     max_ngrams: int = 256,
     projector_hidden: Sequence[int] = (),
-    projection_dim: int = 128,
+    projection_dim: int | None = 128,
     temperature: float = 0.1,
     seed: int = 0,
 ) -> CDTOM:
@@ -162,7 +162,9 @@ def build_cdtom(
 
     ``shared_towers``: one tower and one projection head (topics are then tokenised to ``document_length``);
     otherwise a topic tower of the same kind and size with its own weights, ``topic_length`` tokens and its own
-    head. The heads are :class:`MLPHead` (``projector_hidden`` widths, no batch norm; ``()``: linear, as CLIP's).
+    head. The heads are :class:`MLPHead` (``projector_hidden`` widths, no batch norm; ``()``: linear, as CLIP's) to
+    ``projection_dim``, or none (``projection_dim=None``: the towers' outputs are the embeddings, e.g. n-gram
+    towers, whose untrained output is already a random projection of a TF-IDF vector).
     Build under ``strategy.scope()`` for several replicas. Why τ 0.1: ``benchmarks/results/recipe_choices.md``.
     """
     if text_tower not in TOWERS:
@@ -189,7 +191,9 @@ def build_cdtom(
             },
         )
 
-    def head(name: str) -> MLPHead:
+    def head(name: str) -> keras.layers.Layer:
+        if projection_dim is None:
+            return keras.layers.Identity(name=name)
         return MLPHead(projector_hidden, projection_dim, batch_norm=False, name=name)
 
     if shared_towers:
@@ -296,7 +300,7 @@ def fit_cdtom(
         out_dir=out_dir,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        embedding_dim=model.projector.output_dim,
+        embedding_dim=int(model.embed_documents(tf.constant([""])).shape[-1]),
         validation_data=validation,
         patience=patience,
         extra_callbacks=callbacks,
