@@ -2,6 +2,7 @@
 
 import base64
 import json
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -146,28 +147,58 @@ def assert_rest_answers_as_grpc(rest_url, grpc_client, model_name, signature_nam
             np.testing.assert_array_equal(rest_outputs(values[alias], value.dtype), value)
 
 
-# A tiny Weibo corpus for the main job's two models, built small and untrained by the tests that serve them.
-WEIBO_TOPICS = ["篮球比赛", "美食探店", "萌宠日常", "航天探索"]
+# A tiny Weibo corpus for the main job's topics model, built small and untrained: what the serving tests check is
+# the serving path, not the model's quality.
+WEIBO_TOPICS = ["篮球比赛", "美食探店", "萌宠日常", "航天探索", "天气预报", "电影推荐"]
 WEIBO_POSTS = {
-    "4481000000000001": "投篮 三分 球场 比分",
-    "4481000000000002": "火锅 麻辣 排队 小吃",
-    "4481000000000003": "猫咪 狗狗 撒娇 遛狗",
-    "4481000000000004": "火箭 发射 卫星 空间站",
-    "4481000000000005": "篮板 助攻 扣篮 球队",
-    "4481000000000006": "甜品 招牌 口味 餐厅",
+    f"44800000000000{index:02d}": text
+    for index, text in enumerate(
+        [
+            "投篮 三分 球场 比分",
+            "火锅 麻辣 排队 小吃",
+            "猫咪 狗狗 撒娇 遛狗",
+            "火箭 发射 卫星 空间站",
+            "降温 暴雨 大风 气温",
+            "电影 票房 导演 演员",
+            "篮板 助攻 扣篮 球队",
+            "甜品 招牌 口味 餐厅",
+            "铲屎官 猫粮 毛孩子 打呼",
+            "宇航员 月球 火星 轨道",
+            "寒潮 雾霾 晴天 预警",
+            "剧情 上映 预告片 影院",
+        ]
+    )
 }
 WEIBO_QUERIES = ["今天的篮球比赛，三分球太准了", "这家火锅店排队两小时", "[哈哈]"]
+WEIBO_K = 5  # topics and similar posts each answer returns
 
 
-def export_weibo_topics(path, k=3):
-    """The main job's ``weibo_topics`` SavedModel (a tiny untrained CD-TOM) written to ``path``."""
+def export_weibo_topics(path):
+    """The main job's ``weibo_topics`` SavedModel (a tiny untrained CD-TOM) written to ``path``.
+
+    Exporting takes tens of seconds on a busy machine: tests publish the session's one export with
+    :func:`copy_of` (the ``weibo_topics_export`` fixture of tests/conftest.py).
+    """
     from tfcl.apps.weibo import export_weibo_model
     from tfcl.recipes.cdtom import build_cdtom
     from tfcl.text import learn_vocabulary
 
     vocabulary = learn_vocabulary(list(WEIBO_POSTS.values()) + WEIBO_TOPICS + WEIBO_QUERIES, 200)
-    model = build_cdtom(vocabulary, num_layers=1, hidden_dim=16, intermediate_dim=32, projection_dim=16)
-    return export_weibo_model(model, WEIBO_TOPICS, list(WEIBO_POSTS), list(WEIBO_POSTS.values()), str(path), k=k)
+    model = build_cdtom(
+        vocabulary,
+        num_layers=1,
+        hidden_dim=16,
+        intermediate_dim=32,
+        projection_dim=16,
+        document_length=16,
+        topic_length=8,
+    )
+    return export_weibo_model(model, WEIBO_TOPICS, list(WEIBO_POSTS), list(WEIBO_POSTS.values()), str(path), k=WEIBO_K)
+
+
+def copy_of(export_dir):
+    """An ``export`` for :func:`publish` that copies the SavedModel already exported to ``export_dir``."""
+    return lambda path: shutil.copytree(export_dir, path, dirs_exist_ok=True)
 
 
 def publish(model_dir, version, export):

@@ -21,6 +21,11 @@ SIZE, SMALL_SIZE, DIM = 12, 8, 16
 SMALL_ENCODER = dict(stem_filters=8, stage_filters=(8, 16), stage_blocks=(1, 1))
 
 
+def cases(methods, slow):
+    """``methods`` as parameters, those in ``slow`` marked to run in the slow suite only."""
+    return [pytest.param(method, marks=pytest.mark.slow) if method in slow else method for method in methods]
+
+
 def tiny_encoder(synchronized_bn=False):
     return image_encoder("resnet_cpu", channels=1, synchronized_bn=synchronized_bn, **SMALL_ENCODER)
 
@@ -77,7 +82,9 @@ def assert_same_weights(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=y.path)
 
 
-@pytest.mark.parametrize("method", ["moco", "byol", "simsiam", pytest.param("swav", marks=pytest.mark.slow), "barlow"])
+# The metrics are the base class's, on each method's pair of embeddings: a momentum method (MoCo) and a plain one
+# (Barlow Twins) in the default suite; SimSiam's are also checked by test_simsiam_collapses_without_stop_gradient.
+@pytest.mark.parametrize("method", cases(METHODS, slow={"byol", "simsiam", "swav"}))
 def test_fit_with_callbacks_logs_the_collapse_metrics(method, tmp_path):
     images = np.random.default_rng(0).random((32, SIZE, SIZE, 1), dtype=np.float32)
     views = get_recipe(method).views(SIZE, 1)
@@ -93,7 +100,9 @@ def test_fit_with_callbacks_logs_the_collapse_metrics(method, tmp_path):
     assert "embedding_std" in (tmp_path / "log.csv").read_text()
 
 
-@pytest.mark.parametrize("method", METHODS)
+# SimSiam and Barlow Twins keep no state beyond weights and optimiser (their .keras round trip is also in
+# tests/models/test_method_contract.py): their cases run in the slow suite.
+@pytest.mark.parametrize("method", cases(METHODS, slow={"simsiam", "barlow"}))
 def test_keras_round_trip_and_resumed_training(method, tmp_path):
     """Saved after 2 steps and loaded: same embeddings, same weights including target, queue and prototypes;
     one more step from the original and from the loaded model ends in the same state."""
@@ -118,7 +127,8 @@ def test_keras_round_trip_and_resumed_training(method, tmp_path):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6, err_msg=x.path)
 
 
-@pytest.mark.parametrize("method", ["moco", "byol", "swav"])
+# BYOL's target towers are MoCo's (the momentum base class): its case runs in the slow suite.
+@pytest.mark.parametrize("method", cases(["moco", "byol", "swav"], slow={"byol"}))
 def test_weight_checkpoints_hold_target_and_queue(method, tmp_path):
     """``save_weights``/``load_weights`` (what ``BackupAndRestore`` uses) restore the non-trainable state too."""
     views = recipe_views(method)

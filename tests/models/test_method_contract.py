@@ -58,6 +58,13 @@ SYNCHRONIZED_BN = {"images", "picture_texts"}  # the kinds whose builders take s
 # in another order across replicas differ in proportion to the step (seen on CI: 0.47 on a step of 1268, 3.7e-4 of it).
 STEP_TOLERANCE = {"barlow": 2e-3}
 SLOW = {"byol", "swav", "wenlan"}  # two momentum copies / prototypes: over a few seconds each on 2 CPU cores
+# Entries whose small model here is another entry's (their options choose data, not layers; checked below): their
+# cases run in the slow suite only.
+SAME_MODEL_AS = {"wclip": "clip", "simcse-weibo": "simcse", "simcse-sup-paraphrase": "simcse-sup"}
+# Entries whose two replicas another file checks in the default suite, on tiny models too: SimCLR in test_simclr.py,
+# SimCSE (unsupervised and supervised) in test_simcse.py, CLIP in test_image_text.py, CD-TOM (shared and separate
+# towers) in test_cdtom.py.
+TWO_REPLICAS_ELSEWHERE = {"simclr", "simcse", "simcse-sup", "clip", "cdtom"}
 
 
 def small_model(recipe, synchronized_bn=False):
@@ -92,6 +99,7 @@ def small_batch(recipe, model):
 
 
 def methods(slow=SLOW):
+    slow = set(slow) | set(SAME_MODEL_AS)
     return [pytest.param(name, marks=pytest.mark.slow) if name in slow else name for name in method_names()]
 
 
@@ -103,7 +111,24 @@ def test_every_kind_of_method_has_a_small_batch():
     assert {"simcse-weibo", "simcse-sup", "cosent"} <= set(RECIPES)
 
 
-@pytest.mark.parametrize("name", methods(slow=set()))
+def without_names(config):
+    """A Keras config with every layer's ``name`` left out (names are numbered in the order layers are made)."""
+    if isinstance(config, dict):
+        return {key: without_names(value) for key, value in config.items() if key != "name"}
+    if isinstance(config, list):
+        return [without_names(value) for value in config]
+    return config
+
+
+@pytest.mark.parametrize("name, twin", SAME_MODEL_AS.items())
+def test_an_entry_left_to_the_slow_suite_builds_the_same_small_model_as_its_twin(name, twin):
+    models = [small_model(RECIPES[entry]) for entry in (name, twin)]
+    assert RECIPES[name].inputs == RECIPES[twin].inputs and type(models[0]) is type(models[1])
+    assert without_names(models[0].get_config()) == without_names(models[1].get_config())
+
+
+# WenLan's round trip after training steps (queues, momentum towers): tests/models/test_image_text.py, default suite.
+@pytest.mark.parametrize("name", methods(slow={"wenlan"}))
 def test_one_step_has_a_finite_loss_and_the_saved_model_gives_the_same_outputs(name, tmp_path):
     recipe = RECIPES[name]
     keras.utils.set_random_seed(0)
@@ -121,7 +146,7 @@ def test_one_step_has_a_finite_loss_and_the_saved_model_gives_the_same_outputs(n
         np.testing.assert_array_equal(np.asarray(saved), np.asarray(kept), err_msg=kept.path)
 
 
-@pytest.mark.parametrize("name", methods())
+@pytest.mark.parametrize("name", methods(slow=SLOW | TWO_REPLICAS_ELSEWHERE))
 def test_two_replicas_equal_one_device(name):
     """One SGD step on the same global batch from the same weights: loss and every variable after it."""
     recipe = RECIPES[name]

@@ -204,7 +204,11 @@ def tiny_entries():
         del registry.RECIPES[entry.name]
 
 
-@pytest.mark.parametrize("name, tower", [("tiny-sup", "bert"), ("tiny-cosent", "bert"), ("tiny-sup", "ngram")])
+# Each objective and each tower in the default suite: the supervised BERT run (the slowest) in the slow suite only.
+@pytest.mark.parametrize(
+    "name, tower",
+    [pytest.param("tiny-sup", "bert", marks=pytest.mark.slow), ("tiny-cosent", "bert"), ("tiny-sup", "ngram")],
+)
 def test_supervised_and_cosent_train_through_the_cli_and_serve_texts(
     shared, tiny_entries, tmp_path, capsys, name, tower
 ):

@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_models import MODEL_NAME, export_weibo_topics, publish, push, save_toy_model
+from serving_models import MODEL_NAME, copy_of, publish, push, save_toy_model
 from tensorflow_serving.apis import model_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -56,17 +56,18 @@ def test_unloaded_versions_give_their_memory_back(tmp_path):
     assert after[10] <= 1.1 * after[1], after
 
 
-def test_first_requests_after_a_swap_are_as_fast_as_steady_ones(tmp_path):
+def test_first_requests_after_a_swap_are_as_fast_as_steady_ones(tmp_path, weibo_topics_export):
     """Warm-up records (written at export) are replayed before a version is AVAILABLE, so its first calls do not
     pay for TensorFlow's first call of each signature (about a second each without them).
 
     Issue 21 asks for 2x the steady p99; benchmarks/reliability_serving.py measures it as a median over several
     swaps. One call on this shared machine can exceed 2x a p99 of a few ms by noise alone, so the bound checked
     here, on single calls, is 2x p99 or 100 ms; test_warm_up_runs_each_record_twice_after_reading_them_all checks
-    the warm-up that brings the ratio down.
+    the warm-up that brings the ratio down. Both versions are copies of one export: each is loaded and warmed up
+    on its own.
     """
     model_dir = tmp_path / "weibo_topics"
-    publish(model_dir, 1, export_weibo_topics)
+    publish(model_dir, 1, copy_of(weibo_topics_export))
     assert (model_dir / "1" / WARMUP_FILE).is_file()
     with ModelServer(single_model_config("weibo_topics", model_dir), port=0, poll_seconds=0.1) as server:
         with ServingClient(server.address, timeout=120) as client:
@@ -81,7 +82,7 @@ def test_first_requests_after_a_swap_are_as_fast_as_steady_ones(tmp_path):
                     call(name)
             steady = [call(name)[0] for _ in range(50) for name in WEIBO_SIGNATURES]
             p99 = np.percentile(steady, 99)
-            publish(model_dir, 2, export_weibo_topics)
+            publish(model_dir, 2, copy_of(weibo_topics_export))
             client.wait_until_available("weibo_topics", 2)
             wait_for(lambda: client.model_status("weibo_topics", version=1) == {1: "END"})
             first = {name: call(name) for name in WEIBO_SIGNATURES}

@@ -17,7 +17,7 @@ from serving_models import (
     SIGNATURES,
     WEIBO_QUERIES,
     assert_rest_answers_as_grpc,
-    export_weibo_topics,
+    copy_of,
     png,
     publish,
     push,
@@ -147,11 +147,11 @@ def test_empty_text_is_invalid_argument(served):
 
 
 @pytest.fixture(scope="module")
-def weibo_topics(tmp_path_factory):
+def weibo_topics(tmp_path_factory, weibo_topics_export):
     """The main job's topics model (tiny, untrained), served over gRPC and REST: ``(REST URL, client, version)``."""
     model_dir = model_base(tmp_path_factory) / "weibo_topics"
     version = max(complete_versions(model_dir), default=0) + 1
-    publish(model_dir, version, export_weibo_topics)
+    publish(model_dir, version, copy_of(weibo_topics_export))
     server = None
     if REAL_SERVER:
         address, rest_url = REAL_SERVER, REAL_REST

@@ -1,54 +1,30 @@
 """The Weibo SavedModel (predict_topics, embed_post, similar_posts, rank_topics) over TF Serving's gRPC API.
 
-By default an embedded server (``tfcl serve``'s) serves a freshly exported, untrained CD-TOM: what is checked is
-the serving path, not the model's quality. With ``TFCL_SERVING_ADDRESS=host:port`` and
-``TFCL_SERVING_MODEL_BASE`` (the base directory that server's ``weibo_topics`` model lives in, e.g. ``/models``
-for ``serving/models.config``) the version is pushed there and the real server is queried instead.
+By default an embedded server (``tfcl serve``'s) serves the session's export of a tiny untrained CD-TOM
+(tests/serving_models.py): what is checked is the serving path, not the model's quality. With
+``TFCL_SERVING_ADDRESS=host:port`` and ``TFCL_SERVING_MODEL_BASE`` (the base directory that server's
+``weibo_topics`` model lives in, e.g. ``/models`` for ``serving/models.config``) the version is pushed there and the
+real server is queried instead.
 """
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from serving_models import WEIBO_K, WEIBO_POSTS, WEIBO_QUERIES, WEIBO_TOPICS, copy_of, publish
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfcl.apps.weibo import export_weibo_model
 from tfcl.export import WARMUP_REQUESTS
-from tfcl.recipes.cdtom import build_cdtom
 from tfcl.serving import ModelServer, ServingClient, single_model_config
 from tfcl.serving.server import complete_versions
-from tfcl.text import learn_vocabulary
 from tfx_pipeline.pipeline import MODEL_NAME
 
 REAL_SERVER = os.environ.get("TFCL_SERVING_ADDRESS")
-TOPICS = ["篮球比赛", "美食探店", "萌宠日常", "航天探索", "天气预报", "电影推荐"]
-POSTS = {
-    f"44800000000000{index:02d}": text
-    for index, text in enumerate(
-        [
-            "投篮 三分 球场 比分",
-            "火锅 麻辣 排队 小吃",
-            "猫咪 狗狗 撒娇 遛狗",
-            "火箭 发射 卫星 空间站",
-            "降温 暴雨 大风 气温",
-            "电影 票房 导演 演员",
-            "篮板 助攻 扣篮 球队",
-            "甜品 招牌 口味 餐厅",
-            "铲屎官 猫粮 毛孩子 打呼",
-            "宇航员 月球 火星 轨道",
-            "寒潮 雾霾 晴天 预警",
-            "剧情 上映 预告片 影院",
-        ]
-    )
-}
-QUERIES = ["今天的篮球比赛，三分球太准了", "这家火锅店排队两小时", "[哈哈]"]
 NEW_TOPICS = ["篮球", "火锅美食", "宇航员", "暴雨预警", "猫咪", "新片上映", "萌宠日常"]  # rank_topics' open vocabulary
-K = 5
 SIGNATURE_OUTPUTS = {
     "predict_topics": {"topics", "scores"},
     "serving_default": {"topics", "scores"},
@@ -58,29 +34,17 @@ SIGNATURE_OUTPUTS = {
 
 
 @pytest.fixture(scope="module")
-def version_dir(tmp_path_factory):
-    """An untrained tiny CD-TOM exported and pushed as a TF Serving version (written aside, then renamed)."""
+def version_dir(weibo_topics_export, tmp_path_factory):
+    """The tiny untrained topics model (tests/serving_models.py) pushed as a TF Serving version (written aside, then
+    renamed)."""
     if REAL_SERVER:
         if "TFCL_SERVING_MODEL_BASE" not in os.environ:
             pytest.fail("TFCL_SERVING_ADDRESS needs TFCL_SERVING_MODEL_BASE: the base directory that server watches")
         model_dir = Path(os.environ["TFCL_SERVING_MODEL_BASE"]) / MODEL_NAME
     else:
         model_dir = tmp_path_factory.mktemp("models") / MODEL_NAME
-    model_dir.mkdir(parents=True, exist_ok=True)
-    vocabulary = learn_vocabulary(list(POSTS.values()) + TOPICS + QUERIES, 200)
-    model = build_cdtom(
-        vocabulary,
-        num_layers=1,
-        hidden_dim=16,
-        intermediate_dim=32,
-        projection_dim=16,
-        document_length=16,
-        topic_length=8,
-    )
     version = max(complete_versions(model_dir), default=0) + 1
-    staging = Path(tempfile.mkdtemp(prefix=f".incoming-{version}-", dir=model_dir))
-    export_weibo_model(model, TOPICS, list(POSTS), list(POSTS.values()), str(staging), k=K)
-    yield staging.rename(model_dir / str(version))
+    yield publish(model_dir, version, copy_of(weibo_topics_export))
     if REAL_SERVER:
         shutil.rmtree(model_dir / str(version))
 
@@ -107,10 +71,10 @@ def in_process(version_dir):
 @pytest.mark.parametrize("signature_name", sorted(SIGNATURE_OUTPUTS))
 def test_grpc_answer_equals_the_saved_model_in_process(client, in_process, version_dir, signature_name):
     response = client.predict_response(
-        MODEL_NAME, {"texts": QUERIES}, signature_name=signature_name, version=int(version_dir.name)
+        MODEL_NAME, {"texts": WEIBO_QUERIES}, signature_name=signature_name, version=int(version_dir.name)
     )
     outputs = {alias: tf.make_ndarray(tensor) for alias, tensor in response.outputs.items()}
-    expected = in_process.signatures[signature_name](texts=tf.constant(QUERIES))
+    expected = in_process.signatures[signature_name](texts=tf.constant(WEIBO_QUERIES))
     assert outputs.keys() == expected.keys() == SIGNATURE_OUTPUTS[signature_name]
     for alias, value in expected.items():
         np.testing.assert_array_equal(outputs[alias], value.numpy())
@@ -118,17 +82,17 @@ def test_grpc_answer_equals_the_saved_model_in_process(client, in_process, versi
 
 def test_answers_are_top_k_of_the_vocabulary_and_the_index(client, version_dir):
     version = int(version_dir.name)
-    topics = client.predict(MODEL_NAME, {"texts": QUERIES}, signature_name="predict_topics", version=version)
-    similar = client.predict(MODEL_NAME, {"texts": QUERIES}, signature_name="similar_posts", version=version)
-    embedding = client.predict(MODEL_NAME, {"texts": QUERIES}, signature_name="embed_post", version=version)
-    for answer, names in [(topics["topics"], TOPICS), (similar["post_ids"], POSTS)]:
-        assert answer.shape == (len(QUERIES), K)
-        assert all(len(set(row)) == K and {name.decode() for name in row} <= set(names) for row in answer)
+    topics = client.predict(MODEL_NAME, {"texts": WEIBO_QUERIES}, signature_name="predict_topics", version=version)
+    similar = client.predict(MODEL_NAME, {"texts": WEIBO_QUERIES}, signature_name="similar_posts", version=version)
+    embedding = client.predict(MODEL_NAME, {"texts": WEIBO_QUERIES}, signature_name="embed_post", version=version)
+    for answer, names in [(topics["topics"], WEIBO_TOPICS), (similar["post_ids"], WEIBO_POSTS)]:
+        assert answer.shape == (len(WEIBO_QUERIES), WEIBO_K)
+        assert all(len(set(row)) == WEIBO_K and {name.decode() for name in row} <= set(names) for row in answer)
     for scores in (topics["scores"], similar["scores"]):
         assert (np.diff(scores, axis=1) <= 0).all() and (np.abs(scores) <= 1 + 1e-5).all()  # cosines, best first
     np.testing.assert_allclose(np.linalg.norm(embedding["embedding"], axis=1), 1, rtol=1e-5)
     # A post of the index finds itself first.
-    post_id, text = next(iter(POSTS.items()))
+    post_id, text = next(iter(WEIBO_POSTS.items()))
     itself = client.predict(MODEL_NAME, {"texts": [text]}, signature_name="similar_posts", version=version)
     assert itself["post_ids"][0, 0].decode() == post_id
 
@@ -146,14 +110,14 @@ def test_metadata_describes_the_string_signatures(client, version_dir):
 def test_rank_topics_over_grpc_equals_the_saved_model_in_process(client, in_process, version_dir):
     version = int(version_dir.name)
     answer = client.predict(
-        MODEL_NAME, {"texts": QUERIES, "topics": NEW_TOPICS}, signature_name="rank_topics", version=version
+        MODEL_NAME, {"texts": WEIBO_QUERIES, "topics": NEW_TOPICS}, signature_name="rank_topics", version=version
     )
-    expected = in_process.signatures["rank_topics"](texts=tf.constant(QUERIES), topics=tf.constant(NEW_TOPICS))
+    expected = in_process.signatures["rank_topics"](texts=tf.constant(WEIBO_QUERIES), topics=tf.constant(NEW_TOPICS))
     assert answer.keys() == expected.keys() == {"scores", "indices", "topics"}
     for alias, value in expected.items():
         np.testing.assert_array_equal(answer[alias], value.numpy())
-    assert answer["scores"].shape == (len(QUERIES), len(NEW_TOPICS))
-    assert answer["topics"].shape == answer["indices"].shape == (len(QUERIES), K)
+    assert answer["scores"].shape == (len(WEIBO_QUERIES), len(NEW_TOPICS))
+    assert answer["topics"].shape == answer["indices"].shape == (len(WEIBO_QUERIES), WEIBO_K)
     best = np.take_along_axis(answer["scores"], answer["indices"], axis=1)
     assert (np.diff(best, axis=1) <= 0).all() and (best[:, :1] >= answer["scores"].max(axis=1, keepdims=True)).all()
     np.testing.assert_array_equal(answer["topics"], np.array([name.encode() for name in NEW_TOPICS])[answer["indices"]])
@@ -168,7 +132,7 @@ def test_rank_topics_without_topics_is_an_invalid_argument(client, version_dir):
     with pytest.raises(grpc.RpcError) as raised:
         client.predict(
             MODEL_NAME,
-            {"texts": QUERIES, "topics": tf.make_tensor_proto([], tf.string)},
+            {"texts": WEIBO_QUERIES, "topics": tf.make_tensor_proto([], tf.string)},
             signature_name="rank_topics",
             version=int(version_dir.name),
         )
@@ -200,7 +164,12 @@ BAD_REQUESTS = {
 @pytest.mark.parametrize("case", BAD_REQUESTS)
 def test_bad_request_gets_its_status(client, case):
     fields, code = BAD_REQUESTS[case]
-    request = {"model_name": MODEL_NAME, "inputs": {"texts": QUERIES}, "signature_name": "predict_topics", **fields}
+    request = {
+        "model_name": MODEL_NAME,
+        "inputs": {"texts": WEIBO_QUERIES},
+        "signature_name": "predict_topics",
+        **fields,
+    }
     with pytest.raises(grpc.RpcError) as raised:
         client.predict(request.pop("model_name"), request.pop("inputs"), **request)
     assert raised.value.code() == code, raised.value.details()

@@ -2,25 +2,15 @@
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from training_helpers import Interrupt, small_images
+from training_helpers import interrupted_run, train_simclr
 
 from tfcl import cli
-from tfcl.recipes.image import train_image_method
-from tfcl.registry import get_recipe
-
-OPTIONS = dict(epochs=3, batch_size=16, steps_per_epoch=2, verbose=0, encoder="resnet_cpu", learning_rate=1e-3)
-
-
-def interrupted_run(out_dir, after_epochs):
-    with pytest.raises(KeyboardInterrupt):
-        train_image_method(
-            get_recipe("simclr"), small_images(), out_dir=out_dir, extra_callbacks=[Interrupt(after_epochs)], **OPTIONS
-        )
 
 
 def truncate_newest_weights(out_dir):
@@ -30,11 +20,13 @@ def truncate_newest_weights(out_dir):
     return newest
 
 
-def test_a_truncated_latest_backup_falls_back_to_the_previous_one_and_says_so(tmp_path, caplog):
-    interrupted_run(tmp_path, after_epochs=2)
+def test_a_truncated_latest_backup_falls_back_to_the_previous_one_and_says_so(
+    simclr_run_killed_after_two_epochs, tmp_path, caplog
+):
+    shutil.copytree(simclr_run_killed_after_two_epochs, tmp_path, dirs_exist_ok=True)  # copies keep their mtimes
     truncate_newest_weights(tmp_path)
     with caplog.at_level(logging.WARNING, logger="tfcl.checkpoint"):
-        model, history = train_image_method(get_recipe("simclr"), small_images(), out_dir=tmp_path, **OPTIONS)
+        model, history = train_simclr(tmp_path)
     assert len(history.history["loss"]) == 2, "resumed after the first epoch, the one the previous backup holds"
     assert int(model.optimizer.iterations.numpy()) == 3 * 2
     assert "cannot be read; resuming from previous (epoch 1)" in caplog.text
@@ -47,7 +39,7 @@ def test_an_unreadable_backup_is_one_line_naming_the_folder_and_how_to_start_ove
     interrupted_run(tmp_path, after_epochs=1)
     truncate_newest_weights(tmp_path)
     with pytest.raises(BackupUnreadable) as raised:
-        train_image_method(get_recipe("simclr"), small_images(), out_dir=tmp_path, **OPTIONS)
+        train_simclr(tmp_path)
     message = str(raised.value)
     assert "\n" not in message and f"rm -r {tmp_path / 'backup'}" in message
     assert (tmp_path / "backup").exists(), "nothing is deleted for the user"

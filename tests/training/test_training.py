@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -7,27 +8,15 @@ import time
 import keras
 import numpy as np
 import pytest
-from training_helpers import Interrupt, small_images
+from training_helpers import train_simclr
 
 from tfcl import callbacks
-from tfcl.recipes.image import train_image_method
-from tfcl.registry import get_recipe
 
 
-def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
-    options = dict(
-        out_dir=tmp_path,
-        epochs=3,
-        batch_size=16,
-        steps_per_epoch=2,
-        verbose=0,
-        encoder="resnet_cpu",
-        learning_rate=1e-3,
-    )
-    with pytest.raises(KeyboardInterrupt):
-        train_image_method(get_recipe("simclr"), small_images(), extra_callbacks=[Interrupt(epoch=2)], **options)
+def test_interrupted_run_resumes_from_its_last_epoch(simclr_run_killed_after_two_epochs, tmp_path):
+    shutil.copytree(simclr_run_killed_after_two_epochs, tmp_path, dirs_exist_ok=True)
     assert (tmp_path / "backup").exists()
-    model, history = train_image_method(get_recipe("simclr"), small_images(), **options)
+    model, history = train_simclr(tmp_path)
     assert len(history.history["loss"]) == 1, "only the third epoch should remain after resuming"
     assert int(model.optimizer.iterations.numpy()) == 3 * 2
     assert not (tmp_path / "backup").exists(), "a finished run removes its backup"
