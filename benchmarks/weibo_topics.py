@@ -517,6 +517,7 @@ def train_days_cdtom(split, run_dir, args, temperature):
         text_tower=args.text_tower,
         ngram_buckets=args.ngram_buckets,
         ngram_dim=args.ngram_dim,
+        max_ngrams=args.max_ngrams,
         projection_dim=args.projection_dim or None,
         dropout=args.dropout,
         callbacks=[LastWeights(None if args.train_budget is None else 60 * args.train_budget)],
@@ -642,7 +643,8 @@ def days_markdown(results):
                 f"CD-TOM: {setup['text_tower']} towers ({'shared' if setup['shared_towers'] else 'separate'}"
                 + (
                     f"; character 1–2-grams hashed into {setup['ngram_buckets']:,} buckets, {setup['ngram_dim']} "
-                    f"wide, IDF-initialised weights, n-gram dropout {setup['dropout']}"
+                    f"wide, the first {setup.get('max_ngrams', 256)} n-grams of a text, IDF-initialised weights, "
+                    f"n-gram dropout {setup['dropout']}"
                     if setup["text_tower"] == "ngram"
                     else ""
                 )
@@ -740,6 +742,9 @@ def main():
     parser.add_argument("--text-tower", default="ngram", choices=("bert", "ngram"), help="--days: CD-TOM's towers")
     parser.add_argument("--ngram-buckets", type=int, default=2**17, help="--days: n-gram towers' hash buckets")
     parser.add_argument("--ngram-dim", type=int, default=128, help="--days: n-gram towers' width")
+    parser.add_argument(
+        "--max-ngrams", type=int, default=256, help="--days: n-grams kept per text (unigrams first, then bigrams)"
+    )
     parser.add_argument(
         "--projection-dim", type=int, default=128, help="--days: CD-TOM's embedding width (0: no head, the tower's)"
     )
