@@ -140,7 +140,10 @@ REQUESTS = (
 )
 
 
-def test_batched_answers_are_identical_to_unbatched_answers(tmp_path, monkeypatch):
+def test_batched_answers_equal_unbatched_answers(tmp_path, monkeypatch):
+    """Strings and integers are identical; floats equal to float32 rounding: a merged batch goes through kernels
+    chosen for its size, which may sum in another order (seen on a loaded machine: one value 1 ulp apart), as with
+    TF Serving's own batching."""
     merged = []  # the number of requests in each batch run
     run_batch = batching_module._run_batch
     monkeypatch.setattr(
@@ -165,7 +168,7 @@ def test_batched_answers_are_identical_to_unbatched_answers(tmp_path, monkeypatc
         assert answer.keys() == reference.keys()
         for alias, value in answer.items():
             assert value.dtype == reference[alias].dtype and value.shape == reference[alias].shape
-            if value.dtype == object:
-                assert value.tolist() == reference[alias].tolist()
+            if value.dtype.kind == "f":
+                np.testing.assert_allclose(value, reference[alias], rtol=1e-6, atol=1e-7, err_msg=alias)
             else:
-                assert value.tobytes() == reference[alias].tobytes()
+                assert value.tolist() == reference[alias].tolist()
