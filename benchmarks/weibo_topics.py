@@ -498,9 +498,15 @@ def evaluate_days(embedder, split, tasks, seen_keys="centroid"):
 
 def train_days_cdtom(split, run_dir, args, temperature):
     """CD-TOM trained on the training posts' seen topics (fixed epochs, no early stopping: the settings were
-    chosen on held-out training days); returns ``(model, minutes)``."""
+    chosen on held-out training days); returns ``(model, minutes)``. A ``run_dir`` that holds a finished run
+    (``model.keras`` and ``train_minutes.json``, e.g. of a run stopped during its evaluation) is loaded, not
+    retrained."""
     from tfcl.recipes.cdtom import document_pairs, fit_cdtom
 
+    finished = run_dir / "train_minutes.json"
+    if finished.is_file() and (run_dir / "model.keras").is_file():
+        print(f"{run_dir}: trained before, loading model.keras", flush=True)
+        return keras.saving.load_model(run_dir / "model.keras"), json.loads(finished.read_text())["minutes"]
     train = carrying(split.train, split.seen)
     began = time.perf_counter()
     model, _ = fit_cdtom(
@@ -523,7 +529,9 @@ def train_days_cdtom(split, run_dir, args, temperature):
         callbacks=[LastWeights(None if args.train_budget is None else 60 * args.train_budget)],
         verbose=2,
     )
-    return model, (time.perf_counter() - began) / 60
+    minutes = (time.perf_counter() - began) / 60
+    finished.write_text(json.dumps({"minutes": minutes}))
+    return model, minutes
 
 
 def run_days(args):
