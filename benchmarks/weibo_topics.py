@@ -55,8 +55,9 @@ The default corpus is GENERATED (tfcl/data/weibo_sample.py), not Weibo data. Wri
     python benchmarks/weibo_topics.py                     # generated corpus (run times: see the results)
     python benchmarks/weibo_topics.py --input ../shared/data/weibo/weibo_covid_2020-03-18.csv --name weibo_topics_real
 Across days (results/weibo_days.md; the settings chosen on the held-out training days), one command:
-    python benchmarks/weibo_topics.py --days --shared-towers --epochs 2 --batch-size 1024 --learning-rate 1e-2
-        --temperatures 0.05 --seen-keys centroid --hybrid-weights 0.3
+    python benchmarks/weibo_topics.py --days --shared-towers --text-tower ngram --ngram-dim 1024 --max-ngrams 512
+        --projection-dim 0 --epochs 2 --batch-size 1024 --learning-rate 2e-3 --temperatures 0.05
+        --seen-keys centroid combined --hybrid-weights 0.3
 """
 
 import argparse
@@ -663,6 +664,7 @@ def days_markdown(results):
                 + f" {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
                 "row names them; hybrid rows: the weighted sum of CD-TOM's and TF-IDF's cosines (CD-TOM's weight "
                 "given). chance: random unit vectors.",
+                *(["", f"Note: {setup['note']}"] if setup.get("note") else []),
                 *ann_markdown(results.get("ann", [])),
             ]
         )
