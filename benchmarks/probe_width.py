@@ -1,11 +1,12 @@
 """How wide must a frozen dense feature be for a linear probe to match TF-IDF on SMP2020-EWECT?
 
 The SMP2020 probe of `benchmarks/text_zh.py` (logistic regression, C chosen on 20% of the training split,
-tfcl.eval.text_similarity.probe_classifier; the texts the suite skips are skipped) on TF-IDF character 1–2-gram rows
-(sublinear tf, fitted on the training texts, as the suite's ``tfidf`` row) and on sparse random projections
-(Achlioptas/Li, density 1/√features) of those same rows to each width. A random projection keeps inner products in
-expectation: its accuracy is what width alone gives a dense feature that holds the TF-IDF row, as an untrained
-bag-of-n-grams tower of that width does.
+tfcl.eval.text_similarity.probe_classifier; the texts the suite skips are skipped), with C from a wider grid
+(``--probe-cs``; the suite's PROBE_CS stops at 0.1, where wide dense features chose it), on TF-IDF character
+1–2-gram rows (sublinear tf, fitted on the training texts, as the suite's ``tfidf`` row) and on sparse random
+projections (Achlioptas/Li, density 1/√features) of those same rows to each width. A random projection keeps inner
+products in expectation: its accuracy is what width alone gives a dense feature that holds the TF-IDF row, as an
+untrained bag-of-n-grams tower of that width does.
 
 ``--ceiling-widths``: the n-gram tower (tfcl.text.NgramEncoder as `simcse-sup-paraphrase` builds it: character
 1–2-grams, 2^17 buckets, IDF-initialised) of each width trained with a softmax head on the probe's own training
@@ -67,6 +68,7 @@ def main():
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
     parser.add_argument("--ceiling-widths", type=int, nargs="*", default=[256, 2048])
     parser.add_argument("--ceiling-epochs", type=int, default=3)
+    parser.add_argument("--probe-cs", type=float, nargs="+", default=[0.001, 0.01, 0.1, 1.0, 10.0, 100.0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -86,7 +88,7 @@ def main():
 
     def probe(train_features, test_features):
         start = time.perf_counter()
-        classifier = probe_classifier(train_features, train_labels, C=None)
+        classifier = probe_classifier(train_features, train_labels, C=None, choices=args.probe_cs)
         return {
             "acc": float(np.mean(classifier.predict(test_features) == test_labels)),
             "C": float(classifier.named_steps["classify"].C),
@@ -117,6 +119,7 @@ def main():
             "test": len(test_texts),
             "seed": args.seed,
             "ceiling_epochs": args.ceiling_epochs,
+            "probe_cs": args.probe_cs,
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,8 @@ def main():
     lines = [
         "# SMP2020 probe accuracy against feature width (`benchmarks/probe_width.py`)",
         "",
-        f"Logistic-regression probe (C chosen on 20% of the {len(train_texts):,} training texts), accuracy on the "
+        f"Logistic-regression probe (C from {args.probe_cs} chosen on 20% of the {len(train_texts):,} training "
+        "texts), accuracy on the "
         f"{len(test_texts):,} eval texts; sparse random projections (density 1/√features, seed {args.seed}) of "
         "the TF-IDF rows; towers trained on the probe's labels: a ceiling, not a candidate "
         f"({args.ceiling_epochs} epochs; the module docstring).",

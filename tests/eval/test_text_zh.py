@@ -67,6 +67,8 @@ def test_probe_separates_dense_and_sparse_features_and_chooses_c_on_training_dat
     tfidf_like = sparse.csr_matrix(np.eye(2)[labels] + rng.random((60, 2)) * 0.1)
     probe = probe_classifier(tfidf_like, labels, C=1.0)
     assert probe.named_steps["scale"] == "passthrough" and probe.score(tfidf_like, labels) == 1.0
+    probe = probe_classifier(dense, labels, C=None, choices=(0.5,))
+    assert probe.named_steps["classify"].C == 0.5  # not in PROBE_CS: the grid given is the grid searched
 
 
 def test_topic_precision_counts_neighbours_and_never_a_duplicate_of_the_query():

@@ -131,20 +131,25 @@ PROBE_CS = (0.1, 1.0, 10.0)  # the inverse regularisation strengths a probe choo
 
 
 def probe_classifier(
-    features: Any, labels: Any, C: float | None = 1.0, held_out: float = 0.2, seed: int = 0
+    features: Any,
+    labels: Any,
+    C: float | None = 1.0,
+    held_out: float = 0.2,
+    seed: int = 0,
+    choices: Sequence[float] = PROBE_CS,
 ) -> Pipeline:
     """Logistic regression (L-BFGS) fitted on frozen ``features``: dense features standardised, sparse ones (TF-IDF
     rows, already L2-normalised) as they are.
 
-    ``C=None`` chooses C from :data:`PROBE_CS` by accuracy on a seeded, stratified ``held_out`` share of these
-    (training) examples, then refits on all of them: the test split is never seen.
+    ``C=None`` chooses C from ``choices`` (default :data:`PROBE_CS`) by accuracy on a seeded, stratified
+    ``held_out`` share of these (training) examples, then refits on all of them: the test split is never seen.
     """
     if C is None:
         fit_part, check_part, fit_labels, check_labels = train_test_split(
             features, labels, test_size=held_out, random_state=seed, stratify=labels
         )
-        scores = [probe_classifier(fit_part, fit_labels, c).score(check_part, check_labels) for c in PROBE_CS]
-        C = PROBE_CS[int(np.argmax(scores))]
+        scores = [probe_classifier(fit_part, fit_labels, c).score(check_part, check_labels) for c in choices]
+        C = choices[int(np.argmax(scores))]
     scaler = "passthrough" if sparse.issparse(features) else StandardScaler()
     return Pipeline([("scale", scaler), ("classify", LogisticRegression(C=C, max_iter=2000))]).fit(features, labels)
 
