@@ -65,7 +65,7 @@ def label_trained_tower(width, texts, labels, epochs, seed):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
+    parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--ceiling-widths", type=int, nargs="*", default=[256, 2048])
     parser.add_argument("--ceiling-epochs", type=int, default=3)
     parser.add_argument("--probe-cs", type=float, nargs="+", default=[0.001, 0.01, 0.1, 1.0, 10.0, 100.0])

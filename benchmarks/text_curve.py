@@ -2,12 +2,13 @@
 before training and after every epoch: the learning curve behind a `benchmarks/text_zh.py` row.
 
 The recipe's options (tfcl/registry.py) are overridden by ``--option KEY=VALUE`` (a Python literal, e.g.
-``ngram_dim=2048``). The number of epochs is fixed before the run; every epoch is scored and the last one is the
-row (no epoch is picked on dev). After each epoch the tower is saved to ``OUT/encoder.keras`` and the curve to
-``OUT/history.json``, which `text_zh.py` takes as ``--model NAME=OUT/encoder.keras --history NAME=OUT/history.json``.
+``tower=ngram``: a sentence recipe's tower is BERT unless told). The number of epochs is fixed before the run; every
+epoch is scored and the last one is the row (no epoch is picked on dev). After each epoch the tower is saved to
+``OUT/encoder.keras`` and the curve to ``OUT/history.json``, which `text_zh.py` takes as
+``--model NAME=OUT/encoder.keras --history NAME=OUT/history.json``.
 
-    nice python benchmarks/text_curve.py --recipe simcse-sup-paraphrase --option ngram_dim=2048 --epochs 6 \\
-        --out /tmp/ngram2048
+    nice python benchmarks/text_curve.py --recipe simcse-sup-paraphrase --option tower=ngram --option ngram_dim=2048 \\
+        --epochs 6 --out /tmp/ngram2048
 """
 
 import argparse
