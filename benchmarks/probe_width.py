@@ -11,9 +11,11 @@ untrained bag-of-n-grams tower of that width does.
 ``--ceiling-widths``: the n-gram tower (tfcl.text.NgramEncoder as `simcse-sup-paraphrase` builds it: character
 1–2-grams, 2^17 buckets, IDF-initialised) of each width trained with a softmax head on the probe's own training
 labels (LazyAdamW 1e-3, batch 128, ``--ceiling-epochs``), then frozen and probed like any tower: not a candidate
-(it has seen the labels), a ceiling on what an objective without them can give that tower.
+(it has seen the labels), a ceiling on what an objective without them can give that tower. ``--ceiling-hidden``
+adds rows whose tower has a ReLU layer of that width over the n-gram mean (the frozen feature is that layer's
+output): a non-linear tower's ceiling.
 
-Writes results/probe_width.{md,json}.  nice python benchmarks/probe_width.py
+Writes results/<--name>.{md,json} (default probe_width).  nice python benchmarks/probe_width.py
 """
 
 import argparse
@@ -26,8 +28,9 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
-def label_trained_tower(width, texts, labels, epochs, seed):
-    """The n-gram tower of ``width`` trained with a softmax head on ``labels`` (see the module docstring)."""
+def label_trained_tower(width, texts, labels, epochs, seed, hidden=0):
+    """The frozen features of the n-gram tower of ``width`` (and a ReLU layer of ``hidden`` units, if any) trained
+    with a softmax head on ``labels`` (see the module docstring): a ``features(texts, training)`` callable."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -39,9 +42,11 @@ def label_trained_tower(width, texts, labels, epochs, seed):
     classes, label_ids = np.unique(labels, return_inverse=True)
     encoder = NgramEncoder(num_buckets=2**17, orders=(1, 2), embedding_dim=width)
     encoder.adapt(texts)
+    layers = [keras.layers.Dense(hidden, activation="relu")] if hidden else []
     head = keras.layers.Dense(len(classes))
-    head.build((None, width))
-    variables = encoder.trainable_variables + head.trainable_variables
+    model = keras.Sequential([*layers, head])
+    model.build((None, width))
+    variables = encoder.trainable_variables + model.trainable_variables
     optimizer = LazyAdamW(1e-3, weight_decay=0.0)
     batches = (
         tf.data.Dataset.from_tensor_slices((list(texts), label_ids))
@@ -53,21 +58,28 @@ def label_trained_tower(width, texts, labels, epochs, seed):
     @tf.function
     def step(tokens, ids):
         with tf.GradientTape() as tape:
-            logits = head(encoder(tokens, training=True))
+            logits = model(encoder(tokens, training=True), training=True)
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(ids, logits, from_logits=True))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
     for _ in range(epochs):
         for tokens, ids in batches:
             step(tokens, ids)
-    return encoder
+
+    def features(batch, training=False):
+        representation = encoder(batch, training=training)
+        return layers[0](representation) if layers else representation
+
+    return features
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 2048])
+    parser.add_argument("--widths", type=int, nargs="*", default=[256, 1024, 2048])
     parser.add_argument("--ceiling-widths", type=int, nargs="*", default=[256, 2048])
     parser.add_argument("--ceiling-epochs", type=int, default=3)
+    parser.add_argument("--ceiling-hidden", type=int, nargs="*", default=[], help="widths of non-linear ceilings")
+    parser.add_argument("--name", default="probe_width", help="results/<name>.{md,json}")
     parser.add_argument("--probe-cs", type=float, nargs="+", default=[0.001, 0.01, 0.1, 1.0, 10.0, 100.0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -102,14 +114,18 @@ def main():
         projected = [projection.transform(rows_).astype(np.float32) for rows_ in (train_rows, test_rows)]
         rows.append({"features": "random projection of tfidf", "width": width, **probe(*projected)})
         print(rows[-1], flush=True)
-    for width in args.ceiling_widths:
+    for width, hidden in [(width, 0) for width in args.ceiling_widths] + [
+        (width, hidden) for width in args.ceiling_widths for hidden in args.ceiling_hidden
+    ]:
         start = time.perf_counter()
-        tower = label_trained_tower(width, train_texts, train_labels, args.ceiling_epochs, args.seed)
+        tower = label_trained_tower(width, train_texts, train_labels, args.ceiling_epochs, args.seed, hidden)
         train_seconds = round(time.perf_counter() - start, 1)
         frozen = encoder_embed(tower)
         row = probe(frozen(list(train_texts)), frozen(list(test_texts)))
-        rows.append({"features": "n-gram tower trained on the probe's labels", "width": width, **row})
-        rows[-1]["train_seconds"] = train_seconds
+        features = "n-gram tower trained on the probe's labels"
+        if hidden:
+            features = f"{features}, ReLU layer of {hidden} over its {width}-wide mean"
+        rows.append({"features": features, "width": hidden or width, **row, "train_seconds": train_seconds})
         print(rows[-1], flush=True)
     results = {
         "rows": rows,
@@ -120,10 +136,11 @@ def main():
             "seed": args.seed,
             "ceiling_epochs": args.ceiling_epochs,
             "probe_cs": args.probe_cs,
+            "ceiling_hidden": args.ceiling_hidden,
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "probe_width.json").write_text(json.dumps(results, indent=1))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1))
     lines = [
         "# SMP2020 probe accuracy against feature width (`benchmarks/probe_width.py`)",
         "",
@@ -137,7 +154,7 @@ def main():
         "|---|---|---|---|",
         *(f"| {row['features']} | {row['width']:,} | {row['acc']:.4f} | {row['C']:g} |" for row in rows),
     ]
-    (RESULTS / "probe_width.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

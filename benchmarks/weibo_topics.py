@@ -511,7 +511,13 @@ def train_days_cdtom(split, run_dir, args, temperature):
     train = carrying(split.train, split.seen)
     began = time.perf_counter()
     model, _ = fit_cdtom(
-        document_pairs([post.document for post in train], [post.topics for post in train], split.seen),
+        document_pairs(
+            [post.document for post in train],
+            [post.topics for post in train],
+            split.seen,
+            span_rate=args.span_rate,
+            seed=0,
+        ),
         None,
         split.seen,
         run_dir,
@@ -659,6 +665,12 @@ def days_markdown(results):
                 )
                 + "), "
                 + (f"linear head to {setup['projection_dim']} dimensions" if setup["projection_dim"] else "no head")
+                + (
+                    f", span pairs for {setup['span_rate']:.0%} of the posts (a 2–8 character span of the post as "
+                    "its topic name)"
+                    if setup.get("span_rate")
+                    else ""
+                )
                 + f", {setup['epochs']} epoch(s) of batch {setup['batch_size']}, "
                 + setup.get("optimizer", "AdamW")
                 + f" {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
@@ -759,6 +771,12 @@ def main():
         "--projection-dim", type=int, default=128, help="--days: CD-TOM's embedding width (0: no head, the tower's)"
     )
     parser.add_argument("--dropout", type=float, default=0.1, help="--days: tower dropout (n-grams: whole n-grams)")
+    parser.add_argument(
+        "--span-rate",
+        type=float,
+        default=0.0,
+        help="--days: share of training posts that also pair with a random 2–8 character span of their own text",
+    )
     parser.add_argument(
         "--seen-keys",
         nargs="+",

@@ -370,3 +370,29 @@ def test_cli_resumes_an_interrupted_run_and_exports_the_weibo_model(ingested, tm
     topics = {line.split("\t")[0] for line in (ingested / weibo_ingest.TOPIC_VOCAB_FILE).read_text().splitlines()}
     answer = served.signatures["predict_topics"](texts=tf.constant(["复工 工厂 通勤"]))
     assert {topic.decode() for topic in answer["topics"].numpy()[0]} <= topics
+
+
+def test_span_pairs_add_a_span_of_the_post_that_none_of_its_pairs_counts_as_a_negative():
+    documents, topic_lists = zip(*PAIR_POSTS)
+    pairs = decoded(document_pairs(documents, topic_lists, TOPICS, max_topics_per_post=2, span_rate=1.0, seed=1))
+    topic_pairs_only = [(d, t, ids[:1]) for d, t, ids in pairs if ids[0] < len(TOPICS)]
+    assert topic_pairs_only == [(d, t, ids[:1]) for d, t, ids in EXPECTED_PAIRS]
+    spans = [(d, t, ids) for d, t, ids in pairs if ids[0] >= len(TOPICS)]
+    assert [d for d, _, _ in spans] == ["文一", "文二"]  # one per kept post
+    for document, span, ids in spans:
+        assert span and span in document and len(span) <= 2
+        assert all(len(row_ids) == 3 for _, _, row_ids in pairs)  # max_topics_per_post + the span
+        for row_document, _, row_ids in pairs:
+            assert (ids[0] in row_ids) == (row_document == document)
+    assert len(pairs) == len(EXPECTED_PAIRS) + 2
+
+
+def test_span_pairs_are_drawn_at_their_rate_and_checked():
+    documents = [f"第{i}条博文的正文内容" for i in range(400)]
+    pairs = decoded(document_pairs(documents, [["篮球比赛"]] * 400, TOPICS, span_rate=0.25, seed=0))
+    spans = [t for _, t, ids in pairs if ids[0] >= len(TOPICS)]
+    assert 60 <= len(spans) <= 140 and all(2 <= len(span) <= 8 for span in spans)
+    with pytest.raises(ValueError, match="span_rate"):
+        document_pairs(documents, [["篮球比赛"]] * 400, TOPICS, span_rate=1.5)
+    with pytest.raises(ValueError, match="span_lengths"):
+        document_pairs(documents, [["篮球比赛"]] * 400, TOPICS, span_rate=0.5, span_lengths=(3, 2))

@@ -10,6 +10,10 @@ that carries it, and ``topic_ids`` lists the post's other topics so that they ar
 pairs (nor its document for their topics) when they meet in a batch. Posts with more than
 ``max_topics_per_post`` vocabulary topics are left out as tag spam (what the real data shows:
 ``benchmarks/results/recipe_choices.md``), as are posts whose document is empty.
+
+Span pairs (``span_rate``, off by default): a post may also give a pair whose topic is a random span of its own
+document, a pseudo topic name (the inverse cloze task of retrieval pre-training), so that the topic tower learns to
+read names it was never trained on, as new hashtags are.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ def read_topic_vocabulary(path: str | Path) -> list[str]:
 
 
 def post_pairs(
-    files: Sequence[str | Path], topics: Sequence[str], max_topics_per_post: int = MAX_TOPICS_PER_POST
+    files: Sequence[str | Path],
+    topics: Sequence[str],
+    max_topics_per_post: int = MAX_TOPICS_PER_POST,
+    **span_options: Any,
 ) -> tf.data.Dataset:
     """:func:`topic_pairs` of the posts in TFRecord files written by the ingestion job."""
     spec = {name: weibo.feature_spec()[name] for name in ("document", "topics")}
@@ -49,7 +56,7 @@ def post_pairs(
 
     files = sorted(str(file) for file in files)
     posts = tf.data.TFRecordDataset(files, compression_type="GZIP").map(document_and_topics)
-    return topic_pairs(posts, topics, max_topics_per_post)
+    return topic_pairs(posts, topics, max_topics_per_post, **span_options)
 
 
 def document_pairs(
@@ -57,6 +64,7 @@ def document_pairs(
     topic_lists: Sequence[Sequence[str]],
     topics: Sequence[str],
     max_topics_per_post: int = MAX_TOPICS_PER_POST,
+    **span_options: Any,
 ) -> tf.data.Dataset:
     """:func:`topic_pairs` of posts held in memory: ``documents[i]`` carries the hashtags ``topic_lists[i]``."""
     if len(documents) != len(topic_lists):
@@ -69,18 +77,35 @@ def document_pairs(
         tf.data.Dataset.from_tensor_slices((tf.constant(list(documents), tf.string), hashtags)),
         topics,
         max_topics_per_post,
+        **span_options,
     )
 
 
 def topic_pairs(
-    posts: tf.data.Dataset, topics: Sequence[str], max_topics_per_post: int = MAX_TOPICS_PER_POST
+    posts: tf.data.Dataset,
+    topics: Sequence[str],
+    max_topics_per_post: int = MAX_TOPICS_PER_POST,
+    span_rate: float = 0.0,
+    span_lengths: tuple[int, int] = (2, 8),
+    seed: int | None = None,
 ) -> tf.data.Dataset:
-    """``(document, topic, topic_ids)`` string/string/int32 ``[max_topics_per_post]`` elements of ``(document,
-    hashtags)`` posts.
+    """``(document, topic, topic_ids)`` string/string/int32 elements of ``(document, hashtags)`` posts.
 
     One element per (post, vocabulary topic) of each kept post (see the module docstring); ``topic_ids`` holds the
-    pair's topic id first, then the post's other topic ids, padded with -1.
+    pair's topic id first, then the post's other topic ids, padded with -1 to ``max_topics_per_post`` columns.
+
+    ``span_rate`` > 0: each kept post also gives, with that probability (drawn anew on every pass), a pair whose
+    topic is a span of ``span_lengths`` characters (inclusive range, at most the document) of its document. The
+    span's id is ``len(topics)`` plus a hash of the span (equal spans share it) and joins every pair of that post,
+    which then has ``max_topics_per_post + 1`` columns: the post's own span and topics are never its negatives.
     """
+    if not 0.0 <= span_rate <= 1.0:
+        raise ValueError(f"span_rate must be in [0, 1], got {span_rate}")
+    shortest, longest = span_lengths
+    if not 1 <= shortest <= longest:
+        raise ValueError(f"span_lengths must be (shortest, longest) with 1 <= shortest <= longest, got {span_lengths}")
+    width = max_topics_per_post + (1 if span_rate > 0 else 0)
+    hash_buckets = 2**31 - 1 - len(topics)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(topics, tf.string), tf.range(len(topics), dtype=tf.int32)),
         default_value=-1,
@@ -93,11 +118,26 @@ def topic_pairs(
     def keep(document: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
         return (tf.strings.length(document) > 0) & (tf.size(ids) > 0) & (tf.size(ids) <= max_topics_per_post)
 
+    def span_of(document: tf.Tensor) -> tf.Tensor:
+        characters = tf.strings.length(document, unit="UTF8_CHAR")
+        length = tf.minimum(tf.random.uniform([], shortest, longest + 1, tf.int32, seed=seed), characters)
+        start = tf.random.uniform([], 0, characters - length + 1, tf.int32, seed=seed)
+        return tf.strings.substr(document, start, length, unit="UTF8_CHAR")
+
     def pairs(document: tf.Tensor, ids: tf.Tensor) -> tf.data.Dataset:
+        names = tf.gather(topics, ids)
+        if span_rate > 0:
+            span = span_of(document)
+            span_id = len(topics) + tf.cast(tf.strings.to_hash_bucket_fast(span, hash_buckets), tf.int32)
+            ids, names = tf.cond(
+                tf.random.uniform([], seed=seed) < span_rate,
+                lambda: (tf.concat([ids, [span_id]], 0), tf.concat([names, [span]], 0)),
+                lambda: (ids, names),
+            )
         n = tf.size(ids)
         rotations = tf.gather(ids, (tf.range(n)[:, None] + tf.range(n)[None, :]) % n)  # row p starts with ids[p]
-        topic_ids = tf.pad(rotations, [[0, 0], [0, max_topics_per_post - n]], constant_values=-1)
-        return tf.data.Dataset.from_tensor_slices((tf.fill([n], document), tf.gather(topics, ids), topic_ids))
+        topic_ids = tf.pad(rotations, [[0, 0], [0, width - n]], constant_values=-1)
+        return tf.data.Dataset.from_tensor_slices((tf.fill([n], document), names, topic_ids))
 
     return posts.map(ids_of).filter(keep).flat_map(pairs)
 
@@ -217,9 +257,11 @@ def train_cdtom(
     out_dir: str | Path,
     *,
     max_topics_per_post: int = MAX_TOPICS_PER_POST,
+    span_rate: float = 0.0,
     **options: Any,
 ) -> tuple[CDTOM, keras.callbacks.History]:
-    """Train CD-TOM on ingested TFRecords: :func:`fit_cdtom` on the :func:`post_pairs` of the files.
+    """Train CD-TOM on ingested TFRecords: :func:`fit_cdtom` on the :func:`post_pairs` of the files (span pairs,
+    ``span_rate`` of :func:`topic_pairs`, in training only).
 
     Args:
       train_files, eval_files: ``*.tfrecord.gz`` files of the ingestion's train and eval splits (``eval_files``
@@ -229,7 +271,8 @@ def train_cdtom(
     """
     topics = read_topic_vocabulary(topic_vocabulary_file)
     validation = post_pairs(eval_files, topics, max_topics_per_post) if len(eval_files) else None
-    return fit_cdtom(post_pairs(train_files, topics, max_topics_per_post), validation, topics, out_dir, **options)
+    train = post_pairs(train_files, topics, max_topics_per_post, span_rate=span_rate, seed=options.get("seed"))
+    return fit_cdtom(train, validation, topics, out_dir, **options)
 
 
 def fit_cdtom(
