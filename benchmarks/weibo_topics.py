@@ -533,6 +533,7 @@ def train_days_cdtom(split, run_dir, args, temperature):
         max_ngrams=args.max_ngrams,
         projection_dim=args.projection_dim or None,
         dropout=args.dropout,
+        hard_negative_groups=args.hard_negative_groups,
         callbacks=[LastWeights(None if args.train_budget is None else 60 * args.train_budget)],
         verbose=2,
     )
@@ -671,6 +672,12 @@ def days_markdown(results):
                     if setup.get("span_rate")
                     else ""
                 )
+                + (
+                    f", each batch from one of {setup['hard_negative_groups']} groups of similar topics (k-means of "
+                    "the untrained tower's topic centroids; hard negatives)"
+                    if setup.get("hard_negative_groups", 0) > 1
+                    else ""
+                )
                 + f", {setup['epochs']} epoch(s) of batch {setup['batch_size']}, "
                 + setup.get("optimizer", "AdamW")
                 + f" {setup['learning_rate']} (warm-up, cosine); seen-topic keys as the "
@@ -771,6 +778,12 @@ def main():
         "--projection-dim", type=int, default=128, help="--days: CD-TOM's embedding width (0: no head, the tower's)"
     )
     parser.add_argument("--dropout", type=float, default=0.1, help="--days: tower dropout (n-grams: whole n-grams)")
+    parser.add_argument(
+        "--hard-negative-groups",
+        type=int,
+        default=0,
+        help="--days: > 1: each batch from one of that many groups of similar topics (hard negatives)",
+    )
     parser.add_argument(
         "--span-rate",
         type=float,

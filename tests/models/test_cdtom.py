@@ -18,7 +18,15 @@ from tfcl.data import weibo, weibo_ingest, weibo_sample
 from tfcl.losses.symmetric_info_nce import symmetric_info_nce
 from tfcl.models.cdtom import CDTOM
 from tfcl.optimizers import LazyAdamW
-from tfcl.recipes.cdtom import build_cdtom, document_pairs, fit_cdtom, post_pairs, train_cdtom
+from tfcl.recipes.cdtom import (
+    build_cdtom,
+    document_pairs,
+    fit_cdtom,
+    pair_batches,
+    post_pairs,
+    similar_topic_groups,
+    train_cdtom,
+)
 from tfcl.text import NgramEncoder
 
 
@@ -396,3 +404,53 @@ def test_span_pairs_are_drawn_at_their_rate_and_checked():
         document_pairs(documents, [["篮球比赛"]] * 400, TOPICS, span_rate=1.5)
     with pytest.raises(ValueError, match="span_lengths"):
         document_pairs(documents, [["篮球比赛"]] * 400, TOPICS, span_rate=0.5, span_lengths=(3, 2))
+
+
+def tiny_ngram_cdtom(dim=16):
+    model = build_cdtom(
+        None, text_tower="ngram", shared_towers=True, ngram_buckets=512, ngram_dim=dim, projection_dim=None
+    )
+    model.encoder.adapt([document for document, _ in POSTS] + TOPICS)
+    return model
+
+
+def test_grouped_batches_hold_pairs_of_one_group_of_topics():
+    documents, topic_lists = zip(*(POSTS * 8))
+    pairs = document_pairs(documents, topic_lists, TOPICS, span_rate=0.3, seed=0)
+    groups = [0, 0, 1, 1, 0, 1]
+    batches = pair_batches(pairs, tiny_ngram_cdtom(), 4, shuffle_seed=0, topic_groups=groups)
+    seen = set()
+    for _, _, topic_ids in batches.take(40):
+        pair_topics = topic_ids[:, 0].numpy()
+        batch_groups = {groups[topic] if topic < len(TOPICS) else "span" for topic in pair_topics}
+        assert len(batch_groups) == 1, pair_topics
+        seen |= batch_groups
+    assert seen == {0, 1, "span"}
+
+
+def test_similar_topics_share_a_group_and_grouped_training_runs(tmp_path):
+    posts = [("篮球投篮扣篮", ["篮球比赛"]), ("篮球扣篮三分", ["春季养生"])] * 4 + [
+        ("火箭卫星轨道", ["航天探索"]),
+        ("卫星轨道火箭", ["萌宠日常"]),
+    ] * 4
+    documents, topic_lists = zip(*posts)
+    pair_topics = [TOPICS.index(topics[0]) for topics in topic_lists]
+    groups = similar_topic_groups(tiny_ngram_cdtom(dim=256), documents, pair_topics, len(TOPICS), 2)
+    assert groups.shape == (len(TOPICS),) and groups[0] == groups[1] and groups[2] == groups[3] != groups[0]
+    model, history = fit_cdtom(
+        document_pairs(documents, topic_lists, TOPICS),
+        None,
+        TOPICS,
+        tmp_path / "run",
+        epochs=1,
+        batch_size=4,
+        patience=None,
+        verbose=0,
+        text_tower="ngram",
+        shared_towers=True,
+        ngram_buckets=512,
+        ngram_dim=16,
+        projection_dim=None,
+        hard_negative_groups=2,
+    )
+    assert np.isfinite(history.history["loss"][-1])

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfcl.data import weibo
 from tfcl.heads import MLPHead
+from tfcl.index import l2_normalised, nearest_centroids, spherical_kmeans
 from tfcl.models.cdtom import CDTOM
 from tfcl.recipes.base import NotEnoughData, Recipe, Trained, TrainSettings
 from tfcl.recipes.simcse import TOWERS, build_text_encoder
@@ -143,26 +145,64 @@ def topic_pairs(
 
 
 def pair_batches(
-    pairs: tf.data.Dataset, model: CDTOM, batch_size: int, shuffle_seed: int | None = None
+    pairs: tf.data.Dataset,
+    model: CDTOM,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    topic_groups: Sequence[int] | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(document tokens, topic tokens, topic_ids)`` for ``model`` (tokenised in ``tf.data``).
 
     ``batch_size`` is global under a ``tf.distribute`` strategy; the last partial batch is dropped so every anchor
     has the same number of negatives. ``shuffle_seed`` set: shuffled anew each epoch, repeated forever.
+    ``topic_groups`` (a group id per topic id, e.g. :func:`similar_topic_groups`): each batch holds pairs of one
+    group only, so its negatives are similar topics (span pairs form a group of their own).
     """
     if shuffle_seed is not None:
         pairs = pairs.shuffle(16_384, seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
+    if topic_groups is None:
+        batches = pairs.batch(batch_size, drop_remainder=True)
+    else:
+        groups = tf.constant(topic_groups, tf.int64)
+        span_group = tf.reduce_max(groups) + 1
+
+        def group_of(document: tf.Tensor, topic: tf.Tensor, topic_ids: tf.Tensor) -> tf.Tensor:
+            in_vocabulary = topic_ids[0] < tf.size(groups)
+            return tf.where(in_vocabulary, tf.gather(groups, tf.minimum(topic_ids[0], tf.size(groups) - 1)), span_group)
+
+        batches = pairs.group_by_window(
+            group_of, lambda _, window: window.batch(batch_size, drop_remainder=True), window_size=batch_size
+        )
 
     def tokenize(
         documents: tf.Tensor, topics: tf.Tensor, topic_ids: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         return model.encoder.tokenize(documents), model.topic_tower.tokenize(topics), topic_ids
 
-    return (
-        pairs.batch(batch_size, drop_remainder=True)
-        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return batches.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def similar_topic_groups(
+    model: CDTOM,
+    documents: Sequence[str],
+    pair_topics: Sequence[int],
+    num_topics: int,
+    num_groups: int,
+    seed: int = 0,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """``[num_topics]`` int32: each topic's group among ``num_groups`` groups of similar topics, by spherical
+    k-means (:func:`tfcl.index.spherical_kmeans`) of the topics' centroids (the normalised mean of
+    ``model.embed_documents`` of the documents paired with them: ``documents[i]`` with topic ``pair_topics[i]``).
+    Topics without a document (a zero centroid) go to group 0."""
+    embedded = tf.data.Dataset.from_tensor_slices(list(documents)).batch(batch_size)
+    vectors = np.concatenate([model.embed_documents(batch).numpy() for batch in embedded])
+    sums = np.zeros((num_topics, vectors.shape[1]), np.float32)
+    np.add.at(sums, np.asarray(pair_topics), vectors)
+    centroids = l2_normalised(sums)
+    named = centroids[np.linalg.norm(sums, axis=1) > 0]
+    means = spherical_kmeans(named, num_groups, sample_size=len(named), seed=seed)
+    return nearest_centroids(centroids, means).astype(np.int32)
 
 
 def counted_batches(batches: tf.data.Dataset) -> tf.data.Dataset | None:
@@ -293,6 +333,7 @@ def fit_cdtom(
     seed: int = 0,
     verbose: int = 1,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    hard_negative_groups: int = 0,
     **model_options: Any,
 ) -> tuple[CDTOM, keras.callbacks.History]:
     """Train CD-TOM on :func:`topic_pairs` (:func:`tfcl.training.fit_and_save`); returns ``(model, history)``.
@@ -315,10 +356,15 @@ def fit_cdtom(
         ``text_preset`` in ``model_options`` (the preset's) nor by n-gram towers, whose n-gram weights are set to
         the inverse document frequencies of the training documents and topics instead.
       callbacks: extra Keras callbacks.
+      hard_negative_groups: > 1: the topics are split into that many groups of similar topics by the untrained
+        model (:func:`similar_topic_groups`) and every training batch is drawn from one group (hard negatives).
       **model_options: keyword arguments of :func:`build_cdtom`.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    documents = [document.decode("utf-8") for document, _, _ in train_pairs.as_numpy_iterator()]
+    documents, pair_topics = [], []
+    for document, _, topic_ids in train_pairs.as_numpy_iterator():
+        documents.append(document.decode("utf-8"))
+        pair_topics.append(int(topic_ids[0]))
     steps_per_epoch = steps_per_epoch or len(documents) // batch_size
     if steps_per_epoch < 1:
         raise NotEnoughData(
@@ -337,9 +383,20 @@ def fit_cdtom(
         lazy = model_options.get("text_tower") == "ngram"  # sparse updates of the n-gram tables
         model.compile(optimizer=cosine_adamw(learning_rate, epochs * steps_per_epoch, weight_decay, lazy=lazy))
     validation = None if eval_pairs is None else counted_batches(pair_batches(eval_pairs, model, batch_size))
+    groups = None
+    if hard_negative_groups > 1:
+        in_vocabulary = [i for i, topic in enumerate(pair_topics) if topic < len(topics)]  # not span pairs
+        groups = similar_topic_groups(
+            model,
+            [documents[i] for i in in_vocabulary],
+            [pair_topics[i] for i in in_vocabulary],
+            len(topics),
+            hard_negative_groups,
+            seed,
+        )
     history = fit_and_save(
         model,
-        pair_batches(train_pairs, model, batch_size, shuffle_seed=seed),
+        pair_batches(train_pairs, model, batch_size, shuffle_seed=seed, topic_groups=groups),
         out_dir=out_dir,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
