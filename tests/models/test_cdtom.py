@@ -396,10 +396,13 @@ def test_span_pairs_add_a_span_of_the_post_that_none_of_its_pairs_counts_as_a_ne
 
 
 def test_span_pairs_are_drawn_at_their_rate_and_checked():
-    documents = [f"第{i}条博文的正文内容" for i in range(400)]
+    documents = [f"{i:03d}一二三四五六七八九十" for i in range(400)]
     pairs = decoded(document_pairs(documents, [["篮球比赛"]] * 400, TOPICS, span_rate=0.25, seed=0))
-    spans = [t for _, t, ids in pairs if ids[0] >= len(TOPICS)]
-    assert 60 <= len(spans) <= 140 and all(2 <= len(span) <= 8 for span in spans)
+    spans = [(d, t) for d, t, ids in pairs if ids[0] >= len(TOPICS)]
+    assert 60 <= len(spans) <= 140 and all(2 <= len(span) <= 8 for _, span in spans)
+    # spans of every length, and not only at the start of the post
+    assert {len(span) for _, span in spans} == set(range(2, 9))
+    assert max(document.index(span) for document, span in spans) >= 8
     with pytest.raises(ValueError, match="span_rate"):
         document_pairs(documents, [["篮球比赛"]] * 400, TOPICS, span_rate=1.5)
     with pytest.raises(ValueError, match="span_lengths"):

@@ -108,6 +108,8 @@ def topic_pairs(
         raise ValueError(f"span_lengths must be (shortest, longest) with 1 <= shortest <= longest, got {span_lengths}")
     width = max_topics_per_post + (1 if span_rate > 0 else 0)
     hash_buckets = 2**31 - 1 - len(topics)
+    # One op seed each: ops given the same op seed draw the same sequence, which would tie length, start and rate.
+    length_seed, start_seed, rate_seed = (None, None, None) if seed is None else (seed, seed + 1, seed + 2)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(topics, tf.string), tf.range(len(topics), dtype=tf.int32)),
         default_value=-1,
@@ -122,8 +124,8 @@ def topic_pairs(
 
     def span_of(document: tf.Tensor) -> tf.Tensor:
         characters = tf.strings.length(document, unit="UTF8_CHAR")
-        length = tf.minimum(tf.random.uniform([], shortest, longest + 1, tf.int32, seed=seed), characters)
-        start = tf.random.uniform([], 0, characters - length + 1, tf.int32, seed=seed)
+        length = tf.minimum(tf.random.uniform([], shortest, longest + 1, tf.int32, seed=length_seed), characters)
+        start = tf.random.uniform([], 0, characters - length + 1, tf.int32, seed=start_seed)
         return tf.strings.substr(document, start, length, unit="UTF8_CHAR")
 
     def pairs(document: tf.Tensor, ids: tf.Tensor) -> tf.data.Dataset:
@@ -132,7 +134,7 @@ def topic_pairs(
             span = span_of(document)
             span_id = len(topics) + tf.cast(tf.strings.to_hash_bucket_fast(span, hash_buckets), tf.int32)
             ids, names = tf.cond(
-                tf.random.uniform([], seed=seed) < span_rate,
+                tf.random.uniform([], seed=rate_seed) < span_rate,
                 lambda: (tf.concat([ids, [span_id]], 0), tf.concat([names, [span]], 0)),
                 lambda: (ids, names),
             )
