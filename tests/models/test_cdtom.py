@@ -175,6 +175,7 @@ PAIR_POSTS = [
     ("文三", ("不在词表",)),  # no vocabulary topic: skipped
     ("文四", ("篮球比赛", "春季养生", "航天探索")),
 ]  # more than max_topics_per_post=2: spam, skipped
+TINY_NGRAM_TOWER = {"text_tower": "ngram", "ngram_buckets": 512}
 EXPECTED_PAIRS = [("文一", "篮球比赛", [0, -1]), ("文二", "春季养生", [1, 4]), ("文二", "周末愉快", [4, 1])]
 
 
@@ -207,9 +208,8 @@ def test_ngram_towers_start_from_the_idf_of_the_training_texts_and_train(tmp_pat
         learning_rate=1e-2,
         patience=None,
         verbose=0,
-        text_tower="ngram",
+        **TINY_NGRAM_TOWER,
         shared_towers=shared,
-        ngram_buckets=512,
         ngram_dim=16,
         projection_dim=projection_dim,
     )
@@ -387,9 +387,9 @@ def test_span_pairs_add_a_span_of_the_post_that_none_of_its_pairs_counts_as_a_ne
     assert topic_pairs_only == [(d, t, ids[:1]) for d, t, ids in EXPECTED_PAIRS]
     spans = [(d, t, ids) for d, t, ids in pairs if ids[0] >= len(TOPICS)]
     assert [d for d, _, _ in spans] == ["文一", "文二"]  # one per kept post
+    assert all(len(row_ids) == 3 for _, _, row_ids in pairs)  # max_topics_per_post + the span
     for document, span, ids in spans:
         assert span and span in document and len(span) <= 2
-        assert all(len(row_ids) == 3 for _, _, row_ids in pairs)  # max_topics_per_post + the span
         for row_document, _, row_ids in pairs:
             assert (ids[0] in row_ids) == (row_document == document)
     assert len(pairs) == len(EXPECTED_PAIRS) + 2
@@ -410,9 +410,7 @@ def test_span_pairs_are_drawn_at_their_rate_and_checked():
 
 
 def tiny_ngram_cdtom(dim=16):
-    model = build_cdtom(
-        None, text_tower="ngram", shared_towers=True, ngram_buckets=512, ngram_dim=dim, projection_dim=None
-    )
+    model = build_cdtom(None, **TINY_NGRAM_TOWER, shared_towers=True, ngram_dim=dim, projection_dim=None)
     model.encoder.adapt([document for document, _ in POSTS] + TOPICS)
     return model
 
@@ -449,9 +447,8 @@ def test_similar_topics_share_a_group_and_grouped_training_runs(tmp_path):
         batch_size=4,
         patience=None,
         verbose=0,
-        text_tower="ngram",
+        **TINY_NGRAM_TOWER,
         shared_towers=True,
-        ngram_buckets=512,
         ngram_dim=16,
         projection_dim=None,
         hard_negative_groups=2,

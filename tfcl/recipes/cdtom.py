@@ -165,12 +165,11 @@ def pair_batches(
     if topic_groups is None:
         batches = pairs.batch(batch_size, drop_remainder=True)
     else:
-        groups = tf.constant(topic_groups, tf.int64)
-        span_group = tf.reduce_max(groups) + 1
+        span_id = len(topic_groups)  # every id from here on is a span's: one more group
+        groups = tf.constant([*topic_groups, max(topic_groups) + 1], tf.int64)
 
         def group_of(document: tf.Tensor, topic: tf.Tensor, topic_ids: tf.Tensor) -> tf.Tensor:
-            in_vocabulary = topic_ids[0] < tf.size(groups)
-            return tf.where(in_vocabulary, tf.gather(groups, tf.minimum(topic_ids[0], tf.size(groups) - 1)), span_group)
+            return tf.gather(groups, tf.minimum(topic_ids[0], span_id))
 
         batches = pairs.group_by_window(
             group_of, lambda _, window: window.batch(batch_size, drop_remainder=True), window_size=batch_size
