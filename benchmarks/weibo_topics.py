@@ -531,6 +531,8 @@ def train_days_cdtom(split, run_dir, args, temperature):
         ngram_buckets=args.ngram_buckets,
         ngram_dim=args.ngram_dim,
         max_ngrams=args.max_ngrams,
+        lexical_dim=args.lexical_dim,
+        lexical_weight=args.lexical_weight,
         projection_dim=args.projection_dim or None,
         dropout=args.dropout,
         hard_negative_groups=args.hard_negative_groups,
@@ -561,11 +563,18 @@ def run_days(args):
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="weibo_days_"))
     for temperature in args.temperatures:
         model, minutes = train_days_cdtom(split, work / f"cdtom_t{temperature}", args, temperature)
-        for keys in args.seen_keys:
-            name = f"cdtom-{args.text_tower} τ={temperature} {keys} keys"
-            rows.append({"model": name, **evaluate_days(cdtom_embedder(model), split, tasks, keys)})
-            rows[-1].update(train_minutes=minutes, temperature=temperature)
-            print(rows[-1], flush=True)
+        for lexical_weight in (args.lexical_eval_weights or [args.lexical_weight]) if args.lexical_dim else [None]:
+            lexical = ""
+            if lexical_weight is not None:
+                lexical = f" lexical {args.lexical_dim} λ={lexical_weight:g}"
+                for tower in (model.encoder, model.topic_encoder):
+                    if tower is not None:
+                        tower.lexical_weight = lexical_weight
+            for keys in args.seen_keys:
+                name = f"cdtom-{args.text_tower}{lexical} τ={temperature} {keys} keys"
+                rows.append({"model": name, **evaluate_days(cdtom_embedder(model), split, tasks, keys)})
+                rows[-1].update(train_minutes=minutes, temperature=temperature, lexical_weight=lexical_weight)
+                print(rows[-1], flush=True)
         for weight in args.hybrid_weights:
             name = f"cdtom+tfidf hybrid {weight:g} τ={temperature} centroid keys"
             hybrid = hybrid_embedder(cdtom_embedder(model), tfidf, weight)
@@ -666,6 +675,13 @@ def days_markdown(results):
                 )
                 + "), "
                 + (f"linear head to {setup['projection_dim']} dimensions" if setup["projection_dim"] else "no head")
+                + (
+                    f", a lexical channel {setup['lexical_dim']} wide trained with λ = {setup['lexical_weight']} "
+                    "(a count sketch of the n-grams with learned IDF-initialised weights beside the dense mean; rows "
+                    "give the λ they were evaluated with)"
+                    if setup.get("lexical_dim")
+                    else ""
+                )
                 + (
                     f", span pairs for {setup['span_rate']:.0%} of the posts (a 2–8 character span of the post as "
                     "its topic name)"
@@ -789,6 +805,13 @@ def main():
         type=float,
         default=0.0,
         help="--days: share of training posts that also pair with a random 2–8 character span of their own text",
+    )
+    parser.add_argument(
+        "--lexical-dim", type=int, default=0, help="--days: width of the n-gram tower's lexical channel (0: none)"
+    )
+    parser.add_argument("--lexical-weight", type=float, default=0.5, help="--days: the lexical channel's share λ")
+    parser.add_argument(
+        "--lexical-eval-weights", type=float, nargs="*", default=[], help="--days: λ of each evaluation row"
     )
     parser.add_argument(
         "--seen-keys",

@@ -25,6 +25,20 @@ def test_collapse_metrics_match_numpy():
     assert float(effective_rank(z1_tf)) == pytest.approx(expected_rank, rel=1e-4)
 
 
+@pytest.mark.parametrize(("rows", "columns"), [(12, 6), (6, 12)])
+def test_effective_rank_matches_the_covariance_spectrum_for_batches_narrower_or_wider_than_the_embedding(
+    rows, columns
+):
+    z = np.random.default_rng(3).normal(size=(rows, columns))
+    centred = normalise(z) - normalise(z).mean(0)
+    eigenvalues = np.clip(np.linalg.eigvalsh(centred.T @ centred / rows), 0, None)  # columns × columns
+    p = eigenvalues[eigenvalues > 1e-9] / eigenvalues.sum()
+    expected_rank = np.exp(-np.sum(p * np.log(p)))
+    assert float(effective_rank(tf.constant(z, tf.float32))) == pytest.approx(expected_rank, rel=1e-4)
+    traced = tf.function(effective_rank, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    assert float(traced(tf.constant(z, tf.float32))) == pytest.approx(expected_rank, rel=1e-4)
+
+
 def test_collapsed_embeddings_are_flagged():
     rng = np.random.default_rng(1)
     collapsed = tf.constant(np.ones((32, 16)) + 1e-4 * rng.normal(size=(32, 16)), tf.float32)

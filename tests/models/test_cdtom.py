@@ -195,8 +195,10 @@ def test_document_pairs_of_posts_in_memory_are_those_of_the_files():
         document_pairs(["文一", "文二"], [["篮球比赛"]], TOPICS)
 
 
-@pytest.mark.parametrize(("shared", "projection_dim"), [(True, None), (False, 8)])
-def test_ngram_towers_start_from_the_idf_of_the_training_texts_and_train(tmp_path, shared, projection_dim):
+@pytest.mark.parametrize(
+    ("shared", "projection_dim", "lexical_dim"), [(True, None, 0), (False, 8, 0), (True, None, 32)]
+)
+def test_ngram_towers_start_from_the_idf_of_the_training_texts_and_train(tmp_path, shared, projection_dim, lexical_dim):
     documents, topic_lists = zip(*(POSTS * 8))
     model, history = fit_cdtom(
         document_pairs(documents, topic_lists, TOPICS),
@@ -212,6 +214,7 @@ def test_ngram_towers_start_from_the_idf_of_the_training_texts_and_train(tmp_pat
         shared_towers=shared,
         ngram_dim=16,
         projection_dim=projection_dim,
+        lexical_dim=lexical_dim,
     )
     assert isinstance(model.encoder, NgramEncoder) and isinstance(model.topic_tower, NgramEncoder)
     assert (model.topic_tower is model.encoder) == shared
@@ -220,12 +223,13 @@ def test_ngram_towers_start_from_the_idf_of_the_training_texts_and_train(tmp_pat
     reference.adapt(texts)
     untouched = np.setdiff1d(np.arange(513), model.encoder.ngram_ids(tf.constant(texts)).flat_values.numpy())
     assert isinstance(model.optimizer, LazyAdamW)
-    np.testing.assert_array_equal(  # buckets no text has keep their IDF weight: lazy updates never touch them
-        model.encoder.weights_per_bucket.embeddings.numpy()[untouched],
-        reference.weights_per_bucket.embeddings.numpy()[untouched],
-    )
+    tables = [model.encoder.weights_per_bucket] + ([model.encoder.lexical_weights_per_bucket] if lexical_dim else [])
+    for table in tables:  # buckets no text has keep their IDF weight: lazy updates never touch them
+        trained, idf = table.embeddings.numpy(), reference.weights_per_bucket.embeddings.numpy()
+        np.testing.assert_array_equal(trained[untouched], idf[untouched])
+        assert not np.allclose(np.delete(trained, untouched), np.delete(idf, untouched))  # the others learn
     assert history.history["loss"][-1] < history.history["loss"][0]
-    assert model.embed_documents(tf.constant(["文一"])).shape == (1, projection_dim or 16)  # None: no head
+    assert model.embed_documents(tf.constant(["文一"])).shape == (1, projection_dim or 16 + lexical_dim)
     with pytest.raises(ValueError, match="text_tower must be one of"):
         build_cdtom(None, text_tower="lstm")
 

@@ -53,6 +53,54 @@ def test_adapt_sets_rare_ngrams_above_common_ones():
     np.testing.assert_allclose(weights[ids["稀"]], np.log(5 / 2) + 1, rtol=1e-5)
 
 
+def test_lexical_channel_is_a_count_sketch_of_the_ngram_weights_beside_the_dense_mean():
+    encoder = tiny(max_ngrams=64, lexical_dim=32, lexical_weight=0.3)
+    rng = np.random.default_rng(0)
+    encoder.lexical_weights_per_bucket.embeddings.assign(rng.normal(size=(513, 1)).astype("float32"))
+    texts = ["今天天气好", "天气好天气好", ""]
+    ids = encoder.ngram_ids(tf.constant(texts)).to_list()
+    weights = np.log1p(np.exp(encoder.lexical_weights_per_bucket.embeddings.numpy()[:, 0]))  # softplus
+    sketches = np.zeros((3, 32))
+    for row, grams in enumerate(ids):
+        for gram in grams:  # a repeated n-gram counts each time
+            sketches[row, gram % 32] += (1 - 2 * (gram // 32 % 2)) * weights[gram]
+    outputs = encoder(tf.constant(texts)).numpy()
+    assert outputs.shape == (3, 8 + 32) and encoder.compute_output_shape((None,)) == (None, 40)
+    np.testing.assert_allclose(
+        outputs[:2, 8:],
+        0.3**0.5 * sketches[:2] / np.linalg.norm(sketches[:2], axis=1, keepdims=True),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    dense = tiny(max_ngrams=64)(tf.constant(texts)).numpy()  # same seed: the same dense table
+    np.testing.assert_allclose(
+        outputs[:2, :8], 0.7**0.5 * dense[:2] / np.linalg.norm(dense[:2], axis=1, keepdims=True), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(np.linalg.norm(outputs[:2], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(outputs[2], 0.0)  # nothing to embed
+
+
+def test_untrained_lexical_cosine_is_the_tfidf_cosine_when_no_buckets_collide():
+    encoder = tiny(max_ngrams=64, lexical_dim=1024, lexical_weight=1.0)  # ≥ 513 buckets: one slot each
+    corpus = ["今天天气好", "明天天气不好", "我们去北京", "北京今天下雨"]
+    encoder.adapt(corpus)
+    ids = encoder.ngram_ids(tf.constant(corpus)).to_list()
+    idf = np.log1p(np.exp(encoder.weights_per_bucket.embeddings.numpy()[:, 0]))
+    tfidf = np.zeros((4, 513))
+    for row, grams in enumerate(ids):
+        np.add.at(tfidf[row], grams, idf[grams])
+    tfidf /= np.linalg.norm(tfidf, axis=1, keepdims=True)
+    outputs = encoder(tf.constant(corpus)).numpy()
+    np.testing.assert_allclose(outputs @ outputs.T, tfidf @ tfidf.T, rtol=1e-5, atol=1e-6)
+
+
+def test_lexical_options_are_checked():
+    with pytest.raises(ValueError, match="lexical_dim must be ≥ 0 and lexical_weight in"):
+        tiny(lexical_dim=-1)
+    with pytest.raises(ValueError, match="lexical_dim must be ≥ 0 and lexical_weight in"):
+        tiny(lexical_dim=8, lexical_weight=1.5)
+
+
 def test_ngram_dropout_is_active_only_in_training():
     encoder = tiny(dropout=0.5)
     texts = tf.constant(["我爱北京天安门"] * 2)
@@ -61,13 +109,14 @@ def test_ngram_dropout_is_active_only_in_training():
     np.testing.assert_array_equal(encoder(texts).numpy()[0], encoder(texts).numpy()[1])
 
 
-def test_keras_round_trip_and_saved_model_give_the_same_embeddings(tmp_path):
-    encoder = tiny()
+@pytest.mark.parametrize("lexical_dim", [0, 16])
+def test_keras_round_trip_and_saved_model_give_the_same_embeddings(tmp_path, lexical_dim):
+    encoder = tiny(lexical_dim=lexical_dim)
     encoder.adapt(TEXTS)
     expected = encoder(tf.constant(TEXTS)).numpy()
     encoder.save(tmp_path / "encoder.keras")
     restored = keras.saving.load_model(tmp_path / "encoder.keras")
-    assert isinstance(restored, NgramEncoder) and restored.orders == (1, 2)
+    assert isinstance(restored, NgramEncoder) and restored.orders == (1, 2) and restored.lexical_dim == lexical_dim
     np.testing.assert_array_equal(restored(tf.constant(TEXTS)).numpy(), expected)
     export_encoder(encoder, tmp_path / "text", TEXT_INPUT)
     serve = tf.saved_model.load(str(tmp_path / "text")).signatures["serving_default"]

@@ -230,6 +230,8 @@ def build_cdtom(
     ngram_orders: Sequence[int] = (1, 2),
     ngram_dim: int = 256,
     max_ngrams: int = 256,
+    lexical_dim: int = 0,
+    lexical_weight: float = 0.5,
     projector_hidden: Sequence[int] = (),
     projection_dim: int | None = 128,
     temperature: float = 0.1,
@@ -238,8 +240,9 @@ def build_cdtom(
     """A built, uncompiled :class:`CDTOM` whose towers are :func:`tfcl.recipes.simcse.build_text_encoder`'s:
     ``text_tower="bert"``: random-init BERT towers over ``vocabulary`` (token list or ``vocab.txt``), or towers
     that start from the keras-hub preset folder ``text_preset`` (its vocabulary and sizes); ``"ngram"``: bags of
-    hashed character n-grams (:class:`tfcl.text.NgramEncoder`: ``ngram_*`` and ``max_ngrams``; ``dropout`` drops
-    whole n-grams), to be adapted to the training texts (:func:`fit_cdtom` does).
+    hashed character n-grams (:class:`tfcl.text.NgramEncoder`: ``ngram_*``, ``max_ngrams`` and its lexical channel
+    ``lexical_*``, for towers without a head; ``dropout`` drops whole n-grams), to be adapted to the training texts
+    (:func:`fit_cdtom` does).
 
     ``shared_towers``: one tower and one projection head (topics are then tokenised to ``document_length``);
     otherwise a topic tower of the same kind and size with its own weights, ``topic_length`` tokens and its own
@@ -269,6 +272,8 @@ def build_cdtom(
                 "ngram_orders": tuple(ngram_orders),
                 "ngram_dim": ngram_dim,
                 "max_ngrams": max_ngrams,
+                "lexical_dim": lexical_dim,
+                "lexical_weight": lexical_weight,
             },
         )
 

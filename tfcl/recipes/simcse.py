@@ -70,6 +70,8 @@ DEFAULTS = {
     "ngram_orders": (1, 2),
     "ngram_dim": 256,
     "max_ngrams": 256,
+    "lexical_dim": 0,  # the n-gram tower's lexical channel (tfcl.text.NgramEncoder): width and share λ
+    "lexical_weight": 0.5,
     "pooling": "mean",  # see TextEncoder: a random-init [CLS] state does not train
     "projector": None,  # SimCSE's, in training only: "tanh" (dense + tanh, the paper's) or "identity"
     "temperature": 0.05,
@@ -117,6 +119,8 @@ def build_text_encoder(vocabulary: Sequence[str] | str | None, args: Mapping[str
             embedding_dim=args["ngram_dim"],
             max_ngrams=args["max_ngrams"],
             dropout=args["dropout"],
+            lexical_dim=args["lexical_dim"],
+            lexical_weight=args["lexical_weight"],
         )
     return TextEncoder.from_preset_or_vocabulary(
         args["preset"],

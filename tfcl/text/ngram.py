@@ -10,6 +10,14 @@ is hashed into ``num_buckets`` (id 0 is padding). A text's embedding is ``Σ_g w
 ``max_ngrams`` n-grams: ``E`` a learned embedding per bucket, ``w`` a learned positive weight per bucket that
 :meth:`NgramEncoder.adapt` sets to the inverse document frequency of a corpus, so the untrained tower is a random
 projection of a TF-IDF vector and training moves it from there.
+
+With ``lexical_dim`` the tower also keeps the words themselves (a learned sparse lexical channel beside the dense one,
+as BGE-M3's): each n-gram adds ``± v_g`` to coordinate ``g mod lexical_dim`` of a second vector (the sign from
+``g // lexical_dim``; a count sketch of the bag, so two texts' n-grams collide only by chance, not through a
+projection), ``v`` a second learned positive weight per bucket, also set to the IDF by ``adapt``. The output is
+``[√(1 − λ) d / ‖d‖, √λ s / ‖s‖]`` for the dense mean ``d``, the sketch ``s`` and ``λ = lexical_weight``: the
+cosine of two outputs is ``(1 − λ)`` × their dense cosine + ``λ`` × their lexical one (the untrained lexical cosine
+is a TF-IDF cosine; training learns which n-grams matter). Use it without a projection head, which would mix the two.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ class NgramEncoder(keras.Model):
       embedding_dim: the width of the embedding, which is the tower's output.
       max_ngrams: n-grams kept per text (the first ones, lowest order first); longer texts are cut.
       dropout: rate at which whole n-grams are dropped in training (the noise of SimCSE-style positives).
+      lexical_dim: width of the lexical channel (0: none; see the module docstring).
+      lexical_weight: λ, the lexical channel's share of the cosine.
     """
 
     def __init__(
@@ -54,14 +64,22 @@ class NgramEncoder(keras.Model):
         embedding_dim: int = 256,
         max_ngrams: int = 256,
         dropout: float = 0.1,
+        lexical_dim: int = 0,
+        lexical_weight: float = 0.5,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if lexical_dim < 0 or not 0.0 <= lexical_weight <= 1.0:
+            raise ValueError(
+                f"lexical_dim must be ≥ 0 and lexical_weight in [0, 1], got {lexical_dim}, {lexical_weight}"
+            )
         self.num_buckets = num_buckets
         self.orders = tuple(orders)
         self.embedding_dim = embedding_dim
         self.max_ngrams = max_ngrams
         self.dropout = dropout
+        self.lexical_dim = lexical_dim
+        self.lexical_weight = lexical_weight
         self.embeddings = keras.layers.Embedding(
             num_buckets + 1,
             embedding_dim,
@@ -71,13 +89,19 @@ class NgramEncoder(keras.Model):
         self.weights_per_bucket = keras.layers.Embedding(
             num_buckets + 1, 1, embeddings_initializer="ones", name="ngram_weights"
         )
-        self.embeddings.build((None,))
-        self.weights_per_bucket.build((None,))
+        self.lexical_weights_per_bucket = (
+            keras.layers.Embedding(num_buckets + 1, 1, embeddings_initializer="ones", name="lexical_weights")
+            if lexical_dim
+            else None
+        )
+        for table in (self.embeddings, self.weights_per_bucket, self.lexical_weights_per_bucket):
+            if table is not None:
+                table.build((None,))
         self.built = True
 
     @property
     def output_dim(self) -> int:
-        return self.embedding_dim
+        return self.embedding_dim + self.lexical_dim
 
     def ngram_ids(self, texts: tf.Tensor | Sequence[str]) -> tf.RaggedTensor:
         """``[batch, (n-grams)]`` int32 bucket ids in ``1..num_buckets`` of each text's n-grams."""
@@ -94,13 +118,30 @@ class NgramEncoder(keras.Model):
         # Only the real n-grams are looked up (a text has ~35 of its max_ngrams on Weibo and NLI), so a step
         # gathers, and its gradient holds, the rows the batch uses rather than batch × max_ngrams of them.
         ngrams = tf.RaggedTensor.from_tensor(ids, padding=0)
-        weights = tf.nn.softplus(self.weights_per_bucket(ngrams.flat_values))[:, 0]
+        flat, rows, batch = ngrams.flat_values, ngrams.value_rowids(), ngrams.nrows()
+        kept = 1.0
         if training and self.dropout:
-            weights *= tf.cast(tf.random.uniform(tf.shape(weights)) >= self.dropout, weights.dtype)
-        rows, batch = ngrams.value_rowids(), ngrams.nrows()
+            kept = tf.cast(tf.random.uniform(tf.shape(flat)) >= self.dropout, self.compute_dtype)
+        weights = tf.nn.softplus(self.weights_per_bucket(flat))[:, 0] * kept
         totals = tf.math.unsorted_segment_sum(weights, rows, batch)
-        sums = tf.math.unsorted_segment_sum(weights[:, None] * self.embeddings(ngrams.flat_values), rows, batch)
-        return sums / tf.maximum(totals, 1e-6)[:, None]
+        sums = tf.math.unsorted_segment_sum(weights[:, None] * self.embeddings(flat), rows, batch)
+        mean = sums / tf.maximum(totals, 1e-6)[:, None]
+        if not self.lexical_dim:
+            return mean
+        lexical_weights = tf.nn.softplus(self.lexical_weights_per_bucket(flat))[:, 0] * kept
+        signs = tf.cast(1 - 2 * ((flat // self.lexical_dim) % 2), lexical_weights.dtype)
+        slots = tf.cast(rows, tf.int32) * self.lexical_dim + flat % self.lexical_dim
+        sketch = tf.math.unsorted_segment_sum(
+            signs * lexical_weights, slots, tf.cast(batch, tf.int32) * self.lexical_dim
+        )
+        sketch = tf.reshape(sketch, [-1, self.lexical_dim])
+        return tf.concat(
+            [
+                (1.0 - self.lexical_weight) ** 0.5 * tf.math.l2_normalize(mean, axis=-1),
+                self.lexical_weight**0.5 * tf.math.l2_normalize(sketch, axis=-1),
+            ],
+            axis=-1,
+        )
 
     def adapt(self, texts: Iterable[str], batch_size: int = 1024) -> None:
         """Set each bucket's weight to the smoothed inverse document frequency ``log((1 + n) / (1 + df)) + 1`` of
@@ -114,7 +155,9 @@ class NgramEncoder(keras.Model):
         document_frequency[document_frequency == 0] = 1
         idf = np.log((1 + len(texts)) / (1 + document_frequency)) + 1.0
         # Stored through softplus: w = log(e^idf − 1).
-        self.weights_per_bucket.embeddings.assign(np.log(np.expm1(idf))[:, None].astype("float32"))
+        for table in (self.weights_per_bucket, self.lexical_weights_per_bucket):
+            if table is not None:
+                table.embeddings.assign(np.log(np.expm1(idf))[:, None].astype("float32"))
 
     def compute_output_shape(
         self, input_shape: tuple[int | None, ...] | dict[str, tuple[int | None, ...]]
@@ -130,4 +173,6 @@ class NgramEncoder(keras.Model):
             "embedding_dim": self.embedding_dim,
             "max_ngrams": self.max_ngrams,
             "dropout": self.dropout,
+            "lexical_dim": self.lexical_dim,
+            "lexical_weight": self.lexical_weight,
         }
