@@ -26,9 +26,7 @@ def test_collapse_metrics_match_numpy():
 
 
 @pytest.mark.parametrize(("rows", "columns"), [(12, 6), (6, 12)])
-def test_effective_rank_matches_the_covariance_spectrum_for_batches_narrower_or_wider_than_the_embedding(
-    rows, columns
-):
+def test_effective_rank_matches_the_covariance_spectrum_for_batches_narrower_or_wider_than_the_embedding(rows, columns):
     z = np.random.default_rng(3).normal(size=(rows, columns))
     centred = normalise(z) - normalise(z).mean(0)
     eigenvalues = np.clip(np.linalg.eigvalsh(centred.T @ centred / rows), 0, None)  # columns × columns

@@ -39,9 +39,7 @@ def effective_rank(z: tf.Tensor) -> tf.Tensor:
     # The covariance Zᵀ Z / n and the Gram matrix Z Zᵀ / n share their non-zero eigenvalues: decompose the smaller
     # (eigvalsh is cubic: a batch of 2,048 wider than that costs 2,048³, not d³).
     rows, columns = tf.shape(z)[0], tf.shape(z)[1]
-    gram = tf.cond(
-        rows < columns, lambda: tf.matmul(z, z, transpose_b=True), lambda: tf.matmul(z, z, transpose_a=True)
-    )
+    gram = tf.cond(rows < columns, lambda: tf.matmul(z, z, transpose_b=True), lambda: tf.matmul(z, z, transpose_a=True))
     eigenvalues = tf.maximum(tf.linalg.eigvalsh(gram / tf.cast(rows, tf.float32)), 0.0)
     p = eigenvalues / (tf.reduce_sum(eigenvalues) + 1e-12)
     entropy = -tf.reduce_sum(tf.where(p > 0, p * tf.math.log(p), 0.0))
