@@ -563,13 +563,9 @@ def run_days(args):
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="weibo_days_"))
     for temperature in args.temperatures:
         model, minutes = train_days_cdtom(split, work / f"cdtom_t{temperature}", args, temperature)
-        for lexical_weight in (args.lexical_eval_weights or [args.lexical_weight]) if args.lexical_dim else [None]:
-            lexical = ""
-            if lexical_weight is not None:
-                lexical = f" lexical {args.lexical_dim} λ={lexical_weight:g}"
-                for tower in (model.encoder, model.topic_encoder):
-                    if tower is not None:
-                        tower.lexical_weight = lexical_weight
+        lexical_weights = (args.lexical_eval_weights or [args.lexical_weight]) if args.lexical_dim else [None]
+        for lexical_weight in lexical_weights:
+            lexical = with_lexical_weight(model, lexical_weight)
             for keys in args.seen_keys:
                 name = f"cdtom-{args.text_tower}{lexical} τ={temperature} {keys} keys"
                 rows.append({"model": name, **evaluate_days(cdtom_embedder(model), split, tasks, keys)})
@@ -601,6 +597,16 @@ def run_days(args):
     write_days(results, args.name)
     plot_days(rows, RESULTS / f"{args.name}.png")
     print(days_markdown(results))
+
+
+def with_lexical_weight(model, weight):
+    """Set the λ of CD-TOM's n-gram towers' lexical channels to ``weight`` (None: no channel, nothing to set);
+    returns the row-name part that says so."""
+    if weight is None:
+        return ""
+    for tower in (model.encoder, model.topic_tower):  # the same tower twice when shared
+        tower.lexical_weight = weight
+    return f" lexical {model.encoder.lexical_dim} λ={weight:g}"
 
 
 def ann_rows():

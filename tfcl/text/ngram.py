@@ -94,10 +94,14 @@ class NgramEncoder(keras.Model):
             if lexical_dim
             else None
         )
-        for table in (self.embeddings, self.weights_per_bucket, self.lexical_weights_per_bucket):
-            if table is not None:
-                table.build((None,))
+        for table in (self.embeddings, *self.weight_tables):
+            table.build((None,))
         self.built = True
+
+    @property
+    def weight_tables(self) -> list[keras.layers.Embedding]:
+        """The per-bucket weight tables: the dense mean's and, with a lexical channel, the sketch's."""
+        return [self.weights_per_bucket] + ([self.lexical_weights_per_bucket] if self.lexical_dim else [])
 
     @property
     def output_dim(self) -> int:
@@ -128,20 +132,23 @@ class NgramEncoder(keras.Model):
         mean = sums / tf.maximum(totals, 1e-6)[:, None]
         if not self.lexical_dim:
             return mean
-        lexical_weights = tf.nn.softplus(self.lexical_weights_per_bucket(flat))[:, 0] * kept
-        signs = tf.cast(1 - 2 * ((flat // self.lexical_dim) % 2), lexical_weights.dtype)
-        slots = tf.cast(rows, tf.int32) * self.lexical_dim + flat % self.lexical_dim
-        sketch = tf.math.unsorted_segment_sum(
-            signs * lexical_weights, slots, tf.cast(batch, tf.int32) * self.lexical_dim
-        )
-        sketch = tf.reshape(sketch, [-1, self.lexical_dim])
         return tf.concat(
             [
                 (1.0 - self.lexical_weight) ** 0.5 * tf.math.l2_normalize(mean, axis=-1),
-                self.lexical_weight**0.5 * tf.math.l2_normalize(sketch, axis=-1),
+                self.lexical_weight**0.5 * tf.math.l2_normalize(self.lexical_sketch(ngrams, kept), axis=-1),
             ],
             axis=-1,
         )
+
+    def lexical_sketch(self, ngrams: tf.RaggedTensor, kept: tf.Tensor | float = 1.0) -> tf.Tensor:
+        """``[batch, lexical_dim]``: each text's n-grams ``g`` (bucket ids) add ``± v_g`` (``× kept``, the dropout
+        mask) at ``g mod lexical_dim``, the sign from ``g // lexical_dim`` (see the module docstring)."""
+        flat, rows = ngrams.flat_values, tf.cast(ngrams.value_rowids(), tf.int32)
+        weights = tf.nn.softplus(self.lexical_weights_per_bucket(flat))[:, 0] * kept
+        signs = tf.cast(1 - 2 * ((flat // self.lexical_dim) % 2), weights.dtype)
+        slots = rows * self.lexical_dim + flat % self.lexical_dim
+        size = tf.cast(ngrams.nrows(), tf.int32) * self.lexical_dim
+        return tf.reshape(tf.math.unsorted_segment_sum(signs * weights, slots, size), [-1, self.lexical_dim])
 
     def adapt(self, texts: Iterable[str], batch_size: int = 1024) -> None:
         """Set each bucket's weight to the smoothed inverse document frequency ``log((1 + n) / (1 + df)) + 1`` of
@@ -155,9 +162,8 @@ class NgramEncoder(keras.Model):
         document_frequency[document_frequency == 0] = 1
         idf = np.log((1 + len(texts)) / (1 + document_frequency)) + 1.0
         # Stored through softplus: w = log(e^idf − 1).
-        for table in (self.weights_per_bucket, self.lexical_weights_per_bucket):
-            if table is not None:
-                table.embeddings.assign(np.log(np.expm1(idf))[:, None].astype("float32"))
+        for table in self.weight_tables:
+            table.embeddings.assign(np.log(np.expm1(idf))[:, None].astype("float32"))
 
     def compute_output_shape(
         self, input_shape: tuple[int | None, ...] | dict[str, tuple[int | None, ...]]
