@@ -53,6 +53,12 @@ def test_adapt_sets_rare_ngrams_above_common_ones():
     np.testing.assert_allclose(weights[ids["稀"]], np.log(5 / 2) + 1, rtol=1e-5)
 
 
+def sublinear_counts(grams):
+    """``{bucket: 1 + log(count)}`` of a text's bucket ids."""
+    buckets, counts = np.unique(grams, return_counts=True)
+    return dict(zip(buckets, 1 + np.log(counts)))
+
+
 def test_lexical_channel_is_a_count_sketch_of_the_ngram_weights_beside_the_dense_mean():
     encoder = tiny(max_ngrams=64, lexical_dim=32, lexical_weight=0.3)
     rng = np.random.default_rng(0)
@@ -62,8 +68,8 @@ def test_lexical_channel_is_a_count_sketch_of_the_ngram_weights_beside_the_dense
     weights = np.log1p(np.exp(encoder.lexical_weights_per_bucket.embeddings.numpy()[:, 0]))  # softplus
     sketches = np.zeros((3, 32))
     for row, grams in enumerate(ids):
-        for gram in grams:  # a repeated n-gram counts each time
-            sketches[row, gram % 32] += (1 - 2 * (gram // 32 % 2)) * weights[gram]
+        for gram, term_frequency in sublinear_counts(grams).items():  # "天气好" twice: 1 + log 2 each
+            sketches[row, gram % 32] += (1 - 2 * (gram // 32 % 2)) * weights[gram] * term_frequency
     outputs = encoder(tf.constant(texts)).numpy()
     assert outputs.shape == (3, 8 + 32) and encoder.compute_output_shape((None,)) == (None, 40)
     np.testing.assert_allclose(
@@ -82,16 +88,23 @@ def test_lexical_channel_is_a_count_sketch_of_the_ngram_weights_beside_the_dense
 
 def test_untrained_lexical_cosine_is_the_tfidf_cosine_when_no_buckets_collide():
     encoder = tiny(max_ngrams=64, lexical_dim=1024, lexical_weight=1.0)  # ≥ 513 buckets: one slot each
-    corpus = ["今天天气好", "明天天气不好", "我们去北京", "北京今天下雨"]
+    corpus = ["今天天气好", "明天天气不好天气不好", "我们去北京", "北京今天下雨"]
     encoder.adapt(corpus)
     ids = encoder.ngram_ids(tf.constant(corpus)).to_list()
     idf = np.log1p(np.exp(encoder.weights_per_bucket.embeddings.numpy()[:, 0]))
     tfidf = np.zeros((4, 513))
     for row, grams in enumerate(ids):
-        np.add.at(tfidf[row], grams, idf[grams])
+        for gram, term_frequency in sublinear_counts(grams).items():
+            tfidf[row, gram] = idf[gram] * term_frequency
     tfidf /= np.linalg.norm(tfidf, axis=1, keepdims=True)
     outputs = encoder(tf.constant(corpus)).numpy()
     np.testing.assert_allclose(outputs @ outputs.T, tfidf @ tfidf.T, rtol=1e-5, atol=1e-6)
+
+
+def test_ngrams_dropped_in_training_leave_the_lexical_channel():
+    encoder = tiny(lexical_dim=32, lexical_weight=1.0, dropout=1.0)
+    outputs = encoder(tf.constant(["天气好天气好"]), training=True).numpy()
+    np.testing.assert_array_equal(outputs, 0.0)  # every occurrence dropped: no term frequency, no NaN
 
 
 def test_lexical_options_are_checked():

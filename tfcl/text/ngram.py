@@ -12,7 +12,8 @@ is hashed into ``num_buckets`` (id 0 is padding). A text's embedding is ``Σ_g w
 projection of a TF-IDF vector and training moves it from there.
 
 With ``lexical_dim`` the tower also keeps the words themselves (a learned sparse lexical channel beside the dense one,
-as BGE-M3's): each n-gram adds ``± v_g`` to coordinate ``g mod lexical_dim`` of a second vector (the sign from
+as BGE-M3's): each distinct n-gram adds ``± v_g (1 + log tf)`` to coordinate ``g mod lexical_dim`` of a second vector
+(``tf`` its count in the text, the sublinear term frequency of the TF-IDF baselines; the sign from
 ``g // lexical_dim``; a count sketch of the bag, so two texts' n-grams collide only by chance, not through a
 projection), ``v`` a second learned positive weight per bucket, also set to the IDF by ``adapt``. The output is
 ``[√(1 − λ) d / ‖d‖, √λ s / ‖s‖]`` for the dense mean ``d``, the sketch ``s`` and ``λ = lexical_weight``: the
@@ -141,14 +142,21 @@ class NgramEncoder(keras.Model):
         )
 
     def lexical_sketch(self, ngrams: tf.RaggedTensor, kept: tf.Tensor | float = 1.0) -> tf.Tensor:
-        """``[batch, lexical_dim]``: each text's n-grams ``g`` (bucket ids) add ``± v_g`` (``× kept``, the dropout
-        mask) at ``g mod lexical_dim``, the sign from ``g // lexical_dim`` (see the module docstring)."""
-        flat, rows = ngrams.flat_values, tf.cast(ngrams.value_rowids(), tf.int32)
-        weights = tf.nn.softplus(self.lexical_weights_per_bucket(flat))[:, 0] * kept
-        signs = tf.cast(1 - 2 * ((flat // self.lexical_dim) % 2), weights.dtype)
-        slots = rows * self.lexical_dim + flat % self.lexical_dim
+        """``[batch, lexical_dim]``: each distinct n-gram ``g`` (bucket id) of a text adds ``± v_g (1 + log tf)`` at
+        ``g mod lexical_dim``, the sign from ``g // lexical_dim`` and ``tf`` its count in the text (of the occurrences
+        ``kept``, the dropout mask: a sublinear TF-IDF bag, see the module docstring)."""
+        flat, rows = ngrams.flat_values, ngrams.value_rowids()
+        kept = tf.broadcast_to(tf.cast(kept, self.compute_dtype), tf.shape(flat))
+        width = tf.cast(self.num_buckets + 1, tf.int64)
+        pairs, pair_of_ngram = tf.unique(rows * width + tf.cast(flat, tf.int64))  # (text, bucket), once each
+        counts = tf.math.unsorted_segment_sum(kept, pair_of_ngram, tf.size(pairs))
+        term_frequency = tf.where(counts > 0, 1.0 + tf.math.log(tf.maximum(counts, 1.0)), 0.0)
+        buckets, pair_rows = tf.cast(pairs % width, tf.int32), tf.cast(pairs // width, tf.int32)
+        values = tf.nn.softplus(self.lexical_weights_per_bucket(buckets))[:, 0] * term_frequency
+        signs = tf.cast(1 - 2 * ((buckets // self.lexical_dim) % 2), values.dtype)
+        slots = pair_rows * self.lexical_dim + buckets % self.lexical_dim
         size = tf.cast(ngrams.nrows(), tf.int32) * self.lexical_dim
-        return tf.reshape(tf.math.unsorted_segment_sum(signs * weights, slots, size), [-1, self.lexical_dim])
+        return tf.reshape(tf.math.unsorted_segment_sum(signs * values, slots, size), [-1, self.lexical_dim])
 
     def adapt(self, texts: Iterable[str], batch_size: int = 1024) -> None:
         """Set each bucket's weight to the smoothed inverse document frequency ``log((1 + n) / (1 + df)) + 1`` of
