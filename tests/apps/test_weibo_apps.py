@@ -216,3 +216,44 @@ def test_bad_inputs_fail_clearly_in_the_saved_model(exported):
         loaded.signatures["predict_topics"](texts=tf.constant([], tf.string))
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
         loaded.signatures["similar_posts"](texts=tf.constant([1, 2]))
+
+
+def test_exported_ngram_model_with_a_lexical_channel_answers_like_in_process(tmp_path):
+    """The kind of CD-TOM the across-days benchmark keeps: shared n-gram towers with a lexical channel, no head."""
+    from tfcl.recipes.cdtom import build_cdtom
+
+    model = build_cdtom(
+        None,
+        text_tower="ngram",
+        shared_towers=True,
+        ngram_buckets=512,
+        ngram_dim=16,
+        lexical_dim=32,
+        lexical_weight=0.8,
+        projection_dim=None,
+    )
+    model.encoder.adapt(DOCUMENTS + TOPICS)
+    path = str(tmp_path / "model")
+    export_weibo_model(
+        model,
+        TOPICS,
+        POST_IDS,
+        DOCUMENTS,
+        path,
+        k=K,
+        topic_index="combined",
+        post_topics=[topics for _, topics in POSTS],
+    )
+    loaded, texts = tf.saved_model.load(path), tf.constant(QUERIES)
+    embeddings = model.embed_documents(texts).numpy()
+    assert embeddings.shape == (len(QUERIES), 16 + 32)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    served = loaded.signatures["embed_post"](texts=texts)["embedding"].numpy()
+    np.testing.assert_allclose(served, embeddings, atol=1e-5)
+    answer = loaded.signatures["rank_topics"](texts=texts, topics=tf.constant(NEW_TOPICS))
+    cosines = embeddings @ model.embed_topics(tf.constant(NEW_TOPICS)).numpy().T
+    np.testing.assert_allclose(answer["scores"].numpy(), cosines, atol=1e-5)
+    post_ids, scores = SimilarPosts(model, POST_IDS, DOCUMENTS, k=K)(QUERIES)
+    answer = loaded.signatures["similar_posts"](texts=texts)
+    np.testing.assert_array_equal(answer["post_ids"].numpy().astype(str), post_ids)
+    np.testing.assert_allclose(answer["scores"].numpy(), scores, atol=1e-5)

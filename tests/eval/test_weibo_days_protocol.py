@@ -109,6 +109,25 @@ def test_tfidf_separates_generated_topics_and_chance_does_not():
     for key in ("seen_hit1", "new_hit1", "fewshot_hit1", "similar_p10"):
         assert tfidf[key] > 0.9 > chance[key] + 0.3, key
     assert tfidf["seen_posts"] == len(tasks.seen_queries) and tfidf["new_posts"] == len(tasks.new_queries)
+    row = bench.compared(chance, tfidf["per_query"])
+    assert "per_query" not in row and set(row["vs_tfidf"]) == set(bench.PAIRED)
+    for key, paired in row["vs_tfidf"].items():
+        assert paired["difference"] == pytest.approx(chance[key] - tfidf[key]), key
+    assert row["vs_tfidf"]["seen_hit5"]["better"] == row["vs_tfidf"]["seen_hit5"]["worse"] == 0  # 4 topics: all top 5
+    for key in ("new_hit1", "similar_p10"):  # chance is below TF-IDF query by query, not only on average
+        paired = row["vs_tfidf"][key]
+        assert paired["ci95"][1] < 0 and paired["worse"] > paired["better"], key
+
+
+def test_paired_difference_counts_queries_and_brackets_the_mean():
+    values = np.array([1, 1, 0, 1, 0, 1, 1, 0], float)
+    baseline = np.array([1, 0, 0, 0, 1, 1, 0, 0], float)
+    paired = bench.paired_difference(values, baseline, draws=500)
+    assert paired["difference"] == pytest.approx(2 / 8)  # per query: 0, 1, 0, 1, −1, 0, 1, 0
+    assert (paired["better"], paired["worse"]) == (3, 1)
+    low, high = paired["ci95"]
+    assert -1 <= low < 0.25 < high <= 1
+    assert bench.paired_difference(values, values) == {"difference": 0.0, "ci95": [0.0, 0.0], "better": 0, "worse": 0}
 
 
 def test_hybrid_cosine_is_the_weighted_sum_of_the_two_cosines():
