@@ -441,13 +441,6 @@ def ranked(scores, queries, vocabulary):
     }
 
 
-def same_topic_precision(embeddings, topic_lists, queries, k=10, batch=256):
-    """Mean of :func:`same_topic_shares`."""
-    import numpy as np
-
-    return float(np.mean(same_topic_shares(embeddings, topic_lists, queries, k, batch)))
-
-
 def same_topic_shares(embeddings, topic_lists, queries, k=10, batch=256):
     """Each query's share of its ``k`` nearest other posts (by cosine of ``embeddings``) sharing a topic with it.
 

@@ -84,7 +84,7 @@ def test_ranked_counts_ties_against_the_true_topic_and_splits_hit5_by_day():
     assert result["hit5_by_day"] == {"d1": 1.0, "d2": 1.0}
 
 
-def test_same_topic_precision_matches_a_brute_force_reference():
+def test_same_topic_shares_match_a_brute_force_reference():
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(30, 4))
     topic_lists = [(f"t{i % 3}",) + ((f"t{i % 5}",) if i % 2 else ()) for i in range(30)]
@@ -95,7 +95,7 @@ def test_same_topic_precision_matches_a_brute_force_reference():
         similarities[q] = -np.inf
         nearest = np.argsort(-similarities)[:3]
         expected.append(np.mean([bool(set(topic_lists[q]) & set(topic_lists[n])) for n in nearest]))
-    assert bench.same_topic_precision(embeddings, topic_lists, queries, k=3, batch=3) == pytest.approx(
+    assert np.mean(bench.same_topic_shares(embeddings, topic_lists, queries, k=3, batch=3)) == pytest.approx(
         np.mean(expected)
     )
 
